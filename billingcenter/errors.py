@@ -1,0 +1,87 @@
+"""Domain errors: one module, each with a stable code; nothing here knows the wire.
+
+The code is what a caller sees (as ``BillingException.getCode()`` in Java) and
+must never change meaning once released.  The catalogue is in
+``interfaces/README.md``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+
+@attrs.define(eq=False, str=False)
+class BillingError(Exception):
+    """Base of every deliberate, caller-visible error."""
+
+    message: str
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidArgument(BillingError):
+    """A field is missing, malformed or out of range."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class UnknownOrder(BillingError):
+    """The record names an order that billing has never been told about."""
+
+    code = "UNKNOWN_ORDER"
+
+
+class UnknownProduct(BillingError):
+    """The record names a product (or plan) that is not in the catalogue."""
+
+    code = "UNKNOWN_PRODUCT"
+
+
+class DuplicateConflict(BillingError):
+    """A repeat of a caller key arrived with content different from the first."""
+
+    code = "DUPLICATE_CONFLICT"
+
+
+class InvalidState(BillingError):
+    """The change is not allowed in the order's current state."""
+
+    code = "INVALID_STATE"
+
+
+class NotImplementedYet(BillingError):
+    """The method is part of the contract but its behaviour has not landed yet."""
+
+    code = "NOT_IMPLEMENTED"
+
+
+class Unauthorized(BillingError):
+    """The calling system may not call this method."""
+
+    code = "FORBIDDEN"
+
+
+class Unavailable(BillingError):
+    """A dependency (the database) failed; the call may be retried with the same key."""
+
+    code = "UNAVAILABLE"
+
+
+ALL_CODES: tuple[str, ...] = tuple(
+    cls.code
+    for cls in (
+        BillingError,
+        InvalidArgument,
+        UnknownOrder,
+        UnknownProduct,
+        DuplicateConflict,
+        InvalidState,
+        NotImplementedYet,
+        Unauthorized,
+        Unavailable,
+    )
+)

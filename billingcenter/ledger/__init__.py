@@ -1,0 +1,1 @@
+"""The ledger: where inbound facts and money are stored (SQLAlchemy Core, thread pool)."""
