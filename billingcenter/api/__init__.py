@@ -1,0 +1,1 @@
+"""The wire contract in Python: DTO mapping and the method table (no SQL, no Twisted)."""

@@ -1,0 +1,116 @@
+"""Configuration: an ini file read once into frozen values.
+
+See ``conf/billingcenter.ini`` for every key with its default and meaning.  Paths in
+the file are relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+
+from billingcenter.intake import Limits
+
+DEFAULT_ENDPOINT = "tcp:8080:interface=127.0.0.1"
+REPO_CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message says which key and why."""
+
+
+@attrs.frozen
+class Caller:
+    """One calling system: its HTTP Basic user, hashed password and allowed methods."""
+
+    name: str
+    password_hash: str
+    methods: frozenset[str]
+
+
+@attrs.frozen
+class Config:
+    """Everything the daemon and the ops commands need to know."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    database_url: str = ""
+    data_dir: Path = Path("data")
+    catalogue_file: Path | None = None
+    max_body: int = 1024 * 1024
+    max_depth: int = 64
+    threads: int = 16
+    business_time_zone: str = "Asia/Shanghai"
+    limits: Limits = Limits()
+    callers: tuple[Caller, ...] = ()
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether callers must authenticate (true as soon as one caller is configured)."""
+        return bool(self.callers)
+
+
+def _int(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    try:
+        value = parser.getint(section, key, fallback=default)
+    except ValueError as exc:
+        raise ConfigError(f"[{section}] {key} must be an integer") from exc
+    if value <= 0:
+        raise ConfigError(f"[{section}] {key} must be positive, got {value}")
+    return value
+
+
+def _path(base: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else (base / path)
+
+
+def _callers(parser: configparser.ConfigParser) -> tuple[Caller, ...]:
+    callers = []
+    for section in parser.sections():
+        if not section.startswith("caller:"):
+            continue
+        name = section.split(":", 1)[1].strip()
+        password_hash = parser.get(section, "password_hash", fallback="").strip()
+        if not name or not password_hash:
+            raise ConfigError(f"[{section}] needs a name and a password_hash")
+        methods = parser.get(section, "methods", fallback="").replace(",", " ").split()
+        if not methods:
+            raise ConfigError(f"[{section}] methods lists nothing this caller may call")
+        callers.append(Caller(name, password_hash, frozenset(methods)))
+    return tuple(callers)
+
+
+def load_config(path: Path | None) -> Config:
+    """Read the ini file at ``path`` (None: all defaults, the repo's catalogue)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    base = Path.cwd()
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            parser.read(path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        base = path.resolve().parent
+    catalogue = parser.get("catalogue", "file", fallback="").strip()
+    default_catalogue = REPO_CONF / "catalogue.toml"
+    return Config(
+        endpoint=parser.get("server", "endpoint", fallback=DEFAULT_ENDPOINT),
+        database_url=parser.get("database", "url", fallback="").strip(),
+        data_dir=_path(base, parser.get("database", "data_dir", fallback="data")),
+        catalogue_file=_path(base, catalogue) if catalogue else (
+            default_catalogue if default_catalogue.is_file() else None
+        ),
+        max_body=_int(parser, "server", "max_body", 1024 * 1024),
+        max_depth=_int(parser, "server", "max_depth", 64),
+        threads=_int(parser, "server", "threads", 16),
+        business_time_zone=parser.get("business", "time_zone", fallback="Asia/Shanghai"),
+        limits=Limits(
+            max_future=timedelta(seconds=_int(parser, "intake", "max_future", 86400))
+        ),
+        callers=_callers(parser),
+    )

@@ -1,0 +1,187 @@
+"""The billing service: the one place where the pure core and the ledger meet.
+
+Every operation runs its ledger work on the service's thread pool through ``run``
+(a ``deferToThreadPool`` bound to the reactor and pool that ``makeService`` owns)
+and answers a ``Deferred`` of frozen model values.  Refused records are kept in the
+ledger's error store with their reason before the refusal reaches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import attrs
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+
+from billingcenter.errors import (
+    BillingError,
+    DuplicateConflict,
+    InvalidArgument,
+    InvalidState,
+    NotImplementedYet,
+    UnknownOrder,
+    UnknownProduct,
+)
+from billingcenter.ledger.port import Ledger
+from billingcenter.model import (
+    AccountNumChange,
+    ErrorRecord,
+    Order,
+    Receipt,
+    StateEvent,
+    Usage,
+)
+
+T = TypeVar("T")
+log = Logger()
+
+# Refusals worth keeping for correction and recycling (not outages or unfinished methods).
+RECORDED = (InvalidArgument, UnknownOrder, UnknownProduct, DuplicateConflict, InvalidState)
+
+
+class Runner(Protocol):
+    """Runs a blocking function on the service's thread pool."""
+
+    def __call__(self, f: Callable[..., T], *args: Any) -> Deferred[T]: ...
+
+
+def payload_text(value: Any) -> str:
+    """A JSON rendering of a refused record, for the error store."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        if attrs.has(type(obj)):
+            return attrs.asdict(obj, recurse=False)
+        if hasattr(obj, "value"):
+            return obj.value
+        if isinstance(obj, bytes):
+            return obj.hex()
+        return repr(obj)
+
+    return json.dumps(value, default=default, ensure_ascii=False, sort_keys=True)
+
+
+@attrs.define
+class UsageBatcher:
+    """Group commit for usage records: concurrent calls share one transaction.
+
+    At most ``concurrency`` batches are in flight; records arriving meanwhile wait
+    and go together in the next batch (up to ``max_batch``).  With no load a record
+    is written at once, alone.
+    """
+
+    ledger: Ledger
+    run: Runner
+    concurrency: int = 4
+    max_batch: int = 200
+    _pending: list[tuple[Usage, datetime, Deferred[Receipt]]] = attrs.field(factory=list)
+    _in_flight: int = 0
+
+    def submit(self, usage: Usage, now: datetime) -> Deferred[Receipt]:
+        """Queue one record; the Deferred fires with its receipt or its refusal."""
+        d: Deferred[Receipt] = Deferred()
+        self._pending.append((usage, now, d))
+        self._flush()
+        return d
+
+    def _flush(self) -> None:
+        while self._pending and self._in_flight < self.concurrency:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            self._in_flight += 1
+            d = self.run(self.ledger.add_usages, [(u, now) for u, now, _ in batch])
+            d.addBoth(self._done, batch)
+
+    def _done(self, outcome: Any, batch: list[tuple[Usage, datetime, Deferred[Receipt]]]) -> None:
+        self._in_flight -= 1
+        if isinstance(outcome, list):
+            for (_, _, d), result in zip(batch, outcome, strict=True):
+                if isinstance(result, BillingError):
+                    d.errback(result)
+                else:
+                    d.callback(result)
+        else:
+            for _, _, d in batch:
+                d.errback(outcome)
+        self._flush()
+
+
+@attrs.define
+class BillingService:
+    """Orchestrates the intake: ledger work on the pool, refusals into the error store."""
+
+    ledger: Ledger
+    run: Runner
+    clock: Callable[[], datetime]
+    batcher: UsageBatcher
+
+    @classmethod
+    def create(
+        cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 4
+    ) -> BillingService:
+        """Build a service with its usage batcher."""
+        return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency))
+
+    def install_order(self, order: Order) -> Deferred[Receipt]:
+        """Mirror a new order line."""
+        d = self.run(self.ledger.add_order, order, self.clock())
+        return self._keep_refusal(d, "installOrder", order.order_id, order)
+
+    def update_order_state(self, event: StateEvent) -> Deferred[Receipt]:
+        """Record a state change of an order."""
+        d = self.run(self.ledger.add_state_event, event, self.clock())
+        return self._keep_refusal(d, "updateOrderState", event.event_id, event)
+
+    def insert_service_op(self, usage: Usage) -> Deferred[Receipt]:
+        """Record one per-use consumption (group-committed with its neighbours)."""
+        d = self.batcher.submit(usage, self.clock())
+        return self._keep_refusal(d, "insertServiceOp", usage.op_id, usage)
+
+    def change_account_num(self, change: AccountNumChange) -> Deferred[str]:
+        """Record a change of the authorized-account count; answers ``"1"``."""
+        d = self.run(self.ledger.add_account_change, change, self.clock())
+        d.addCallback(lambda _: "1")
+        key = f"{change.payer_id}/{change.product_code}"
+        return self._keep_refusal(d, "changeAccountNum", key, change)
+
+    def get_total_price(self, request: Any) -> Deferred[Any]:
+        """Price quotes arrive with the rating work (issue: rating, part 2)."""
+        return maybeDeferred(_not_yet, "getTotalPrice")
+
+    def pay_callback(self, notice: Any) -> Deferred[Any]:
+        """Deduction outcomes arrive with the billing work (issue: billing, part 3)."""
+        return maybeDeferred(_not_yet, "payCallback")
+
+    def refuse(self, method: str, key: str, payload: Any, error: BillingError) -> Deferred[Any]:
+        """Keep a record refused before it reached the ledger, then fail with ``error``."""
+        d: Deferred[Any] = Deferred()
+        d.errback(error)
+        return self._keep_refusal(d, method, key, payload)
+
+    def _keep_refusal(self, d: Deferred[T], method: str, key: str, payload: Any) -> Deferred[T]:
+        def keep(failure: Any) -> Any:
+            error = failure.value
+            if not isinstance(error, RECORDED):
+                return failure
+            record = ErrorRecord(
+                method, key[:64], error.code, error.message[:1000], payload_text(payload),
+                self.clock(),
+            )
+            stored = self.run(self.ledger.add_error, record)
+            stored.addErrback(
+                lambda f: log.failure("could not keep refused {method} {key}", f,
+                                      method=method, key=key)
+            )
+            stored.addBoth(lambda _: failure)
+            return stored
+
+        return d.addErrback(keep)
+
+
+def _not_yet(method: str) -> Any:
+    raise NotImplementedYet(f"{method} is not implemented yet")

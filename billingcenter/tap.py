@@ -1,0 +1,136 @@
+"""``makeService(config)``: the single place where the daemon is wired.
+
+config -> engine and ledger -> thread pool -> service -> Hessian resource -> listener.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from billingcenter.api.methods import method_table
+from billingcenter.auth import Authenticator, check_listen_safety
+from billingcenter.catalogue import load_catalogue
+from billingcenter.config import Config, ConfigError
+from billingcenter.ledger import migrate
+from billingcenter.ledger.engine import create_engine, default_sqlite_url
+from billingcenter.ledger.store import SqlLedger
+from billingcenter.resource import HessianResource, make_site
+from billingcenter.service import BillingService
+
+log = Logger()
+
+
+def database_url(config: Config) -> str:
+    """The configured database URL, or SQLite under the data directory."""
+    if config.database_url:
+        return config.database_url
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return default_sqlite_url(config.data_dir)
+
+
+def prepare_schema(url: str) -> None:
+    """Bring the embedded SQLite schema up to date; insist that others are migrated."""
+    if url.startswith("sqlite"):
+        migrate.upgrade(url)
+        return
+    if not migrate.is_current(url):
+        raise ConfigError(
+            "the database schema is not at the current version; run "
+            "`billingcenter db upgrade --database-url ...` first"
+        )
+
+
+class ThreadPoolService(service.Service):
+    """Starts and stops the database thread pool with the application."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        """Start the pool."""
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        """Stop the pool, waiting for running work."""
+        super().stopService()
+        self.pool.stop()
+
+
+class ListenService(service.Service):
+    """Listens on an endpoint and says where, once, on stdout."""
+
+    def __init__(self, reactor: Any, endpoint: str, site: Any) -> None:
+        self.reactor = reactor
+        self.endpoint = endpoint
+        self.site = site
+        self.port: Any = None
+
+    def startService(self) -> None:
+        """Listen; a failure to listen stops the reactor with the reason logged."""
+        super().startService()
+        d = serverFromString(self.reactor, self.endpoint).listen(self.site)
+        d.addCallbacks(self._listening, self._failed)
+
+    def _listening(self, port: Any) -> None:
+        self.port = port
+        address = port.getHost()
+        host = getattr(address, "host", None)
+        where = (f"http://{_host(host)}:{address.port}/billing" if host is not None
+                 else f"{self.endpoint} /billing")
+        print(f"billingcenter listening on {where}", file=sys.stdout, flush=True)
+
+    def _failed(self, failure: Any) -> None:
+        log.failure("cannot listen on {endpoint}", failure, endpoint=self.endpoint)
+        if self.reactor.running:
+            self.reactor.stop()
+
+    def stopService(self) -> Any:
+        """Stop listening."""
+        super().stopService()
+        if self.port is not None:
+            return defer.maybeDeferred(self.port.stopListening)
+        return None
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def makeService(config: Config, reactor: Any = None) -> service.MultiService:
+    """Wire the daemon from its configuration."""
+    if reactor is None:
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    check_listen_safety(config.endpoint, config.auth_enabled)
+    authenticator = Authenticator.from_callers(config.callers) if config.callers else None
+    url = database_url(config)
+    prepare_schema(url)
+    ledger = SqlLedger(create_engine(url), config.limits)
+    if config.catalogue_file is not None:
+        ledger.sync_products(load_catalogue(config.catalogue_file))
+    pool = ThreadPool(minthreads=1, maxthreads=config.threads, name="billingcenter-db")
+    run = partial(deferToThreadPool, reactor, pool)
+
+    def clock() -> datetime:
+        return datetime.fromtimestamp(reactor.seconds(), UTC)
+
+    billing = BillingService.create(ledger, run, clock)
+    resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
+    top = service.MultiService()
+    ThreadPoolService(pool).setServiceParent(top)
+    ListenService(reactor, config.endpoint, make_site(resource, config.max_body)).setServiceParent(
+        top
+    )
+    return top
