@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _frozen_plans(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 def _frozen_attributes(value: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(value, dict):
         value = value.items()
@@ -82,7 +87,7 @@ class Product:
 
     code: str
     name: str
-    plans: frozenset[str] = attrs.field(converter=frozenset, factory=frozenset)
+    plans: frozenset[str] = attrs.field(converter=_frozen_plans, factory=frozenset)
 
 
 @attrs.frozen
