@@ -1,0 +1,115 @@
+"""Databases for the ledger tests: SQLite (a temp file) and MariaDB.
+
+Self-contained on purpose (no top-level conftest).  MariaDB: the database named
+by ``BILLINGCENTER_TEST_MYSQL_URL`` (default ``billingcenter_test``; the name must
+end in ``_test`` because it is dropped and re-created) is migrated once per
+session with ``migrate.upgrade`` and emptied before each test.  An unreachable
+MariaDB fails the run when ``CI=true`` and skips its tests, with the reason,
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from billingcenter.ledger import migrate
+from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.schema import metadata
+
+MYSQL_URL = os.environ.get(
+    "BILLINGCENTER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/billingcenter_test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
+
+
+def missing(reason: str) -> None:
+    """Fail loudly in CI, skip with the reason elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{reason} (MariaDB is mandatory when CI=true)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _reset_database(url: str) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or not name.endswith("_test"):
+        pytest.fail(f"refusing to drop database {name!r}: its name must end in _test")
+    server = create_engine(parsed.set(database="").render_as_string(hide_password=False), 1)
+    try:
+        with server.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.exec_driver_sql(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    except sa.exc.OperationalError as exc:
+        missing(f"MariaDB at {parsed.host}:{parsed.port or 3306} is unreachable: {exc.orig}")
+    finally:
+        server.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """The URL of the MariaDB test database, fresh and migrated for this session."""
+    _reset_database(MYSQL_URL)
+    migrate.upgrade(MYSQL_URL)
+    return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    """One pooled engine on the MariaDB test database for the whole session."""
+    engine = create_engine(mysql_url, pool_size=16)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test instead of migrating each time."""
+    path = tmp_path_factory.mktemp("template") / "ledger.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row, children first."""
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """The URL of a migrated SQLite file of this test's own."""
+    path = tmp_path / "ledger.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An empty, migrated database: SQLite or MariaDB, by the test's parameter."""
+    if request.param == "sqlite":
+        engine = create_engine(request.getfixturevalue("sqlite_url"))
+        yield engine
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("mysql_engine")
+    empty_tables(engine)
+    yield engine
+
+
+@pytest.fixture
+def mariadb_engine(mysql_engine: Engine) -> Engine:
+    """The session's MariaDB engine on emptied tables."""
+    empty_tables(mysql_engine)
+    return mysql_engine
