@@ -89,11 +89,21 @@ class JavaKit:
         if credentials is not None:
             args += ["--user", credentials[0], "--password", credentials[1]]
         cmd = self.command("InteropClient", *args)
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        return ClientRun(
-            cmd, proc.returncode, proc.stdout.decode("utf-8", "replace"),
-            proc.stderr.decode("utf-8", "replace"),
-        )
+        try:
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as exc:
+            # Keep what it printed so far: the last check is the one that hung.
+            return ClientRun(
+                cmd, -1, _text(exc.stdout) + f"FAIL timeout the client ran over {timeout}s\n",
+                _text(exc.stderr),
+            )
+        return ClientRun(cmd, proc.returncode, _text(proc.stdout), _text(proc.stderr))
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
 
 
 @attrs.frozen

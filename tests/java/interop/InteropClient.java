@@ -109,7 +109,7 @@ public final class InteropClient {
             factory.setPassword(args.containsKey("password") ? args.get("password") : "");
         }
         factory.setConnectTimeout(10000);
-        factory.setReadTimeout(30000);
+        factory.setReadTimeout(15000);
 
         BillingService service = (BillingService) factory.create(BillingService.class, url);
         UnknownMethods unknown = (UnknownMethods) factory.create(UnknownMethods.class, url);
