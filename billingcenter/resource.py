@@ -8,14 +8,13 @@ anything else is logged and hidden behind an ``INTERNAL_ERROR`` fault.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import http, resource, server
+from twisted.web import http, pages, resource, server
 
 from billingcenter.api import dto
 from billingcenter.api.methods import Method
@@ -51,7 +50,7 @@ class HessianResource(resource.Resource):
 
     def render_GET(self, request: server.Request) -> bytes:
         """Say what this is, as HessianServlet does for a browser."""
-        request.setResponseCode(http.METHOD_NOT_ALLOWED)
+        request.setResponseCode(http.NOT_ALLOWED)
         request.setHeader(b"allow", b"POST")
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return b"billingcenter Hessian service: POST a Hessian call here.\n"
@@ -70,8 +69,9 @@ class HessianResource(resource.Resource):
             call = decode_call(body, max_depth=self.max_depth)
         except DecodeError as exc:
             version = 2 if body[0] != ord("c") or body[1:2] != b"\x01" else 1
-            return self._answer(request, encode_fault(
+            self._answer(request, encode_fault(
                 "ProtocolException", f"malformed Hessian call: {exc}", None, version))
+            return server.NOT_DONE_YET
         version = 1 if call.version == "c1" else 2
         finished = [False]
         request.notifyFinish().addBoth(lambda _: finished.__setitem__(0, True))
@@ -185,23 +185,30 @@ class BillingSite(server.Site):
     def buildProtocol(self, addr: Any) -> Any:
         """Set TCP_NODELAY so a reply never waits on Nagle's algorithm."""
         protocol = super().buildProtocol(addr)
-        original: Callable[..., Any] = protocol.connectionMade
+        make_connection: Callable[[Any], None] = protocol.makeConnection
 
-        def connectionMade() -> None:
-            transport = protocol.transport
-            if transport is not None and hasattr(transport, "setTcpNoDelay"):
+        def makeConnection(transport: Any) -> None:
+            if hasattr(transport, "setTcpNoDelay"):
                 try:
                     transport.setTcpNoDelay(True)
-                except (OSError, socket.error):
+                except OSError:
                     pass
-            original()
+            make_connection(transport)
 
-        protocol.connectionMade = connectionMade
+        protocol.makeConnection = makeConnection
         return protocol
+
+
+class _Root(resource.Resource):
+    """Serves ``/billing``; any other path is a plain 404."""
+
+    def getChild(self, path: bytes, request: server.Request) -> resource.IResource:
+        """Anything but the registered children is not found."""
+        return pages.notFound()
 
 
 def make_site(root_resource: HessianResource, max_body: int) -> BillingSite:
     """The site: ``/billing`` serves Hessian; everything else is 404."""
-    root = resource.Resource()
+    root = _Root()
     root.putChild(b"billing", root_resource)
     return BillingSite(root, max_body)

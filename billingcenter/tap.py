@@ -124,7 +124,9 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     run = partial(deferToThreadPool, reactor, pool)
 
     def clock() -> datetime:
-        return datetime.fromtimestamp(reactor.seconds(), UTC)
+        # Whole milliseconds: what java.util.Date carries, so a stored receipt time and
+        # the one a caller saw are the same value.
+        return datetime.fromtimestamp(int(reactor.seconds() * 1000) / 1000, UTC)
 
     billing = BillingService.create(ledger, run, clock)
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)

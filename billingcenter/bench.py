@@ -1,0 +1,236 @@
+"""Benchmarks: ``python -m billingcenter.bench`` (or ``scripts/bench``) prints figures.
+
+1. A read-only Hessian call (a DTO in, a DTO out, no database) answered by our
+   Hessian resource, next to a plain ``twisted.web`` resource answering the same
+   request bytes with the same reply bytes.  Each server runs alone in its own
+   process; the load comes from this process over keep-alive loopback connections.
+2. ``insertServiceOp`` committed to MariaDB by ``billingcenter serve`` at 1, 8 and
+   32 concurrent keep-alive connections, every call a new record.
+
+Figures are printed, never asserted: this is a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from billingcenter.hessian import HessianObject, Long
+from billingcenter.hessian.encoder import encode_call, encode_reply
+
+PACKAGE = "org.billingcenter.api."
+WHEN = datetime(2026, 11, 1, tzinfo=UTC)
+KEY_WIDTH = 12
+
+
+def http_request(body: bytes, path: bytes = b"/billing") -> bytes:
+    """One keep-alive POST with ``body``."""
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-hessian"
+            b"\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def receipt_call() -> bytes:
+    """The read-only call: a Receipt in, the same Receipt back (see ``_echo_server``)."""
+    receipt = HessianObject(PACKAGE + "Receipt",
+                            {"key": "op-1", "status": "ACCEPTED", "recordedAt": WHEN})
+    return encode_call("echoReceipt", [receipt], "H2")
+
+
+def usage_template(order_id: str) -> tuple[bytes, int]:
+    """An insertServiceOp body whose opId is a fixed-width counter at the returned offset."""
+    marker = "#" * KEY_WIDTH
+    op = HessianObject(PACKAGE + "ServiceOp", {
+        "opId": marker, "orderId": order_id, "productCode": "SMS-NOTIFY", "itemCode": "sms",
+        "userId": "bench-user", "payerId": None, "quantity": Long(1), "occurredAt": WHEN,
+        "attributes": {"callType": "local"},
+    })
+    body = encode_call("insertServiceOp", [op], "H2")
+    return body, body.index(marker.encode())
+
+
+async def _connection(host: str, port: int, make_body: Any, deadline: float,
+                      counts: list[int], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline:
+            writer.write(http_request(make_body()))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            reply = await reader.readexactly(length)
+            if not head.startswith(b"HTTP/1.1 200") or reply[3:4] != b"R":
+                errors.append(head.split(b"\r\n", 1)[0].decode() + " " + repr(reply[:80]))
+                return
+            counts[0] += 1
+    finally:
+        writer.close()
+
+
+def load(host: str, port: int, make_body: Any, connections: int, seconds: float) -> float:
+    """Drive ``connections`` keep-alive connections for ``seconds``; return calls/s."""
+    counts, errors = [0], []
+
+    async def main() -> float:
+        deadline = time.perf_counter() + seconds
+        start = time.perf_counter()
+        await asyncio.gather(*(
+            _connection(host, port, make_body, deadline, counts, errors)
+            for _ in range(connections)))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    if errors:
+        raise RuntimeError(f"bench calls failed: {errors[0]}")
+    return counts[0] / elapsed
+
+
+def _start(argv: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = re.search(r":(\d+)/billing", line)
+    if not match:
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, int(match.group(1))
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _serve_fixed(kind: str) -> None:
+    """Run one bench server in this process: ``hessian`` (our resource) or ``plain``."""
+    from twisted.internet import reactor
+    from twisted.web import resource, server
+
+    from billingcenter.api.methods import Method
+    from billingcenter.resource import HessianResource, make_site
+
+    if kind == "hessian":
+        echo = Method("echoReceipt", ("Receipt",), lambda service, args: args[0])
+        site: Any = make_site(HessianResource(None, {"echoReceipt": echo}), 1 << 20)
+    else:
+        reply = encode_reply(HessianObject(PACKAGE + "Receipt", {
+            "key": "op-1", "status": "ACCEPTED", "recordedAt": WHEN}), 2)
+
+        class Plain(resource.Resource):
+            isLeaf = True
+
+            def render_POST(self, request: Any) -> bytes:
+                request.content.read()
+                request.setHeader(b"content-type", b"application/x-hessian")
+                return reply
+
+        root = resource.Resource()
+        root.putChild(b"billing", Plain())
+        site = server.Site(root)
+        site.log = lambda request: None  # type: ignore[method-assign]
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    print(f"listening on http://127.0.0.1:{port.getHost().port}/billing", flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+def bench_read(seconds: float, connections: int) -> None:
+    """Print calls/s of the read-only call: our resource vs a plain twisted.web resource."""
+    body = receipt_call()
+    results = {}
+    for kind in ("plain", "hessian"):
+        proc, port = _start([sys.executable, "-m", "billingcenter.bench", "--serve", kind])
+        try:
+            load("127.0.0.1", port, lambda: body, connections, 1.0)  # warm up
+            results[kind] = load("127.0.0.1", port, lambda: body, connections, seconds)
+        finally:
+            _stop(proc)
+    ratio = results["hessian"] / results["plain"]
+    print(f"read-only call, {connections} keep-alive connections, {seconds:.0f} s each:")
+    print(f"  plain twisted.web resource : {results['plain']:8.0f} calls/s")
+    print(f"  billingcenter Hessian      : {results['hessian']:8.0f} calls/s"
+          f"  ({ratio:.2f} of plain; target >= 0.85)")
+
+
+def _mysql(sql: str, url_db: str) -> None:
+    import pymysql
+
+    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for statement in sql.format(db=url_db).split(";"):
+                if statement.strip():
+                    cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def bench_insert(seconds: float, levels: list[int], database: str) -> None:
+    """Print insertServiceOp calls/s committed to MariaDB at each concurrency level."""
+    from billingcenter.client import HessianClient
+    from billingcenter.ledger import migrate
+
+    _mysql("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db} CHARACTER SET utf8mb4", database)
+    url = f"mysql+pymysql://root@127.0.0.1:3306/{database}"
+    migrate.upgrade(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = _start([sys.executable, "-m", "billingcenter", "serve", "--endpoint",
+                             "tcp:0:interface=127.0.0.1", "--database-url", url,
+                             "--data-dir", tmp])
+        try:
+            client = HessianClient(f"http://127.0.0.1:{port}/billing")
+            client.call("installOrder", HessianObject(PACKAGE + "Order", {
+                "orderId": "bench-order", "payerId": "bench-payer", "userId": "bench-user",
+                "productCode": "SMS-NOTIFY", "planCode": "SMS-PER-USE", "activatedAt": WHEN,
+                "accountNum": 0}))
+            client.close()
+            template, offset = usage_template("bench-order")
+            counter = [0]
+
+            def make_body() -> bytes:
+                counter[0] += 1
+                key = b"%0*d" % (KEY_WIDTH, counter[0])
+                return template[:offset] + key + template[offset + KEY_WIDTH:]
+
+            print(f"insertServiceOp committed to MariaDB ({database}), {seconds:.0f} s each:")
+            for level in levels:
+                rate = load("127.0.0.1", port, make_body, level, seconds)
+                print(f"  {level:3d} connections : {rate:8.0f} calls/s")
+        finally:
+            _stop(proc)
+    _mysql("DROP DATABASE IF EXISTS {db}", database)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and print their figures."""
+    parser = argparse.ArgumentParser(prog="billingcenter-bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--read-connections", type=int, default=8)
+    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--database", default="billingcenter_bench")
+    parser.add_argument("--only", choices=("read", "insert"))
+    parser.add_argument("--serve", choices=("hessian", "plain"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        _serve_fixed(args.serve)
+        return 0
+    print(f"billingcenter bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    if args.only in (None, "read"):
+        bench_read(args.seconds, args.read_connections)
+    if args.only in (None, "insert"):
+        bench_insert(args.seconds, [int(n) for n in args.levels.split(",")], args.database)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
