@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from billingcenter.hessian._text import cesu8, to_units
-from billingcenter.hessian._writer import CHUNK, Writer2, _dispatch
+from billingcenter.hessian._write2 import Writer2
+from billingcenter.hessian._writer import CHUNK, dispatch_table
 
 SIZE = 8192
 # Caucho flushes before a write when its offset reaches these values:
@@ -150,4 +151,4 @@ class BufferedWriter2(Writer2):
         super().instance_head(index)
 
 
-BufferedWriter2.dispatch = _dispatch(BufferedWriter2)
+BufferedWriter2.dispatch = dispatch_table(BufferedWriter2)

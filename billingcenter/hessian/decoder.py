@@ -17,6 +17,8 @@ import struct
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from billingcenter.hessian._read1 import value1
+from billingcenter.hessian._read2 import int2, string2, value2
 from billingcenter.hessian._reader import Reader
 from billingcenter.hessian.values import Call, DecodeError, Fault
 
@@ -32,7 +34,7 @@ def decode_value(data: bytes, version: int, *, max_depth: int = DEFAULT_MAX_DEPT
         raise ValueError(f"Hessian version must be 1 or 2, not {version!r}")
 
     def body(r: Reader) -> Any:
-        value = r.value2() if version == 2 else r.value1()
+        value = value2(r) if version == 2 else value1(r)
         r.finish()
         return value
 
@@ -97,24 +99,24 @@ def _call1(r: Reader, version: str) -> Call:
     while r.peek() == 0x48:  # 'H' name value
         r.pos += 1
         name = r.text(r.u16())
-        headers[name] = r.value1()
+        headers[name] = value1(r)
     code = r.byte()
     if code != 0x6D:
         raise DecodeError(f"expected 'm' (method) at byte {r.pos - 1}, got 0x{code:02x}")
     method = r.text(r.u16())
     args = []
     while r.peek() != 0x7A:
-        args.append(r.value1())
+        args.append(value1(r))
     r.pos += 1
     r.finish()
     return Call(method, tuple(args), headers, version)
 
 
 def _call2(r: Reader) -> Call:
-    method = r.string2()
-    count = r.int2()
+    method = string2(r)
+    count = int2(r)
     r.check_count(count, "argument")
-    args = tuple([r.value2() for _ in range(count)])
+    args = tuple([value2(r) for _ in range(count)])
     r.finish()
     return Call(method, args, {}, "H2")
 
@@ -130,11 +132,11 @@ def _reply(r: Reader) -> tuple[object, Any]:
         _version2(r)
         code = r.byte()
     if code == 0x52:  # 'R' value
-        value = r.value2()
+        value = value2(r)
         r.finish()
         return None, value
     if code == 0x46:  # 'F' map
-        fault = r.value2()
+        fault = value2(r)
         r.finish()
         if type(fault) is not dict:
             raise DecodeError("a Hessian 2 fault must be an untyped map")
@@ -146,18 +148,18 @@ def _reply1(r: Reader) -> tuple[object, Any]:
     while r.peek() == 0x48:  # headers carry nothing we use
         r.pos += 1
         r.text(r.u16())
-        r.value1()
+        value1(r)
     if r.peek() == 0x66:  # 'f' (key value)* 'z'
         r.pos += 1
         fault: dict[Any, Any] = {}
         while r.peek() != 0x7A:
-            key = r.value1()
-            fault[key] = r.value1()
+            key = value1(r)
+            fault[key] = value1(r)
         r.pos += 1
         kind: object = _FAULT
         payload: Any = fault
     else:
-        kind, payload = None, r.value1()
+        kind, payload = None, value1(r)
     code = r.byte()
     if code != 0x7A:
         raise DecodeError(f"expected 'z' closing the reply, got 0x{code:02x}")

@@ -18,7 +18,9 @@ from typing import Any
 
 from billingcenter.hessian._buffered import BufferedWriter2
 from billingcenter.hessian._text import to_units
-from billingcenter.hessian._writer import NeedsBufferModel, Writer1, Writer2, _utf16_len_header
+from billingcenter.hessian._write1 import Writer1
+from billingcenter.hessian._write2 import NeedsBufferModel, Writer2
+from billingcenter.hessian._writer import utf16_len_header
 from billingcenter.hessian.values import EncodeError
 
 _Body = Callable[[Any], None]
@@ -86,7 +88,7 @@ def encode_call(method: str, args: Sequence[Any], version: str = "H2") -> bytes:
             w.int_(len(args))
         else:
             w.out += b"c\x01\x00m" if version == "c1" else b"c\x02\x00m"
-            w.out += _utf16_len_header(to_units(method))
+            w.out += utf16_len_header(to_units(method))
         for arg in args:
             w.value(arg)
         if version != "H2":
