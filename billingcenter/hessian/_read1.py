@@ -68,7 +68,9 @@ def _list(r: Reader, code: int) -> Any:
     type_ = _type(r)
     if r.peek() == 0x6C:  # 'l': a length the reader may use only as a sanity check
         r.pos += 1
-        r.check_count(r.i32(), "list")
+        length = r.i32()
+        if length != -1:  # python-hessian sends -1, "unknown"
+            r.check_count(length, "list")
     r.enter()
     items: list[Any] = []
     result = TypedList(type_, items) if type_ else items

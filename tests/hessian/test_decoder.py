@@ -97,6 +97,25 @@ class TestDecodeCall:
                 decode_call(data[:end])
 
 
+class TestPythonHessianClients:
+    """Calls written by python-hessian (the DESIGN's baseline client) decode."""
+
+    @pytest.mark.parametrize("version, envelope", [(1, "c1"), (2, "c2")])
+    def test_python_hessian_call(self, version: int, envelope: str):
+        """python-hessian's calls, with its list length of -1 and untyped maps, decode."""
+        from pyhessian import encoder, protocol
+        from pyhessian.data_types import long as py_long
+
+        order = protocol.object_factory("com.example.Order", id=1, title="x")
+        args = [1, "héllo😀", py_long(5), [1, 2], {"a": 1}, order, None,
+                datetime(2024, 1, 1), protocol.Binary(b"ab"), "y" * 40000 + "😀"]
+        data = encoder.encode_object(protocol.Call("store", args, version=version))
+        expected = (1, "héllo😀", 5, [1, 2], {"a": 1},
+                    HessianObject("com.example.Order", {"id": 1, "title": "x"}), None,
+                    datetime(2024, 1, 1, tzinfo=UTC), b"ab", "y" * 40000 + "😀")
+        assert decode_call(data) == Call("store", expected, {}, envelope)
+
+
 class TestDecodeReply:
     """decode_reply: both reply versions, faults, and malformed replies."""
 
@@ -338,6 +357,10 @@ class TestTypesAndObjects:
         """A long run of class definitions is read without recursion."""
         data = b"C\x01P\x90" * 5000 + b"N"
         assert decode_value(data, 2) is None
+
+    def test_hessian1_unknown_list_length(self):
+        """A Hessian 1 list length of -1 means "unknown" and the list runs to z."""
+        assert decode_value(b"Vl\xff\xff\xff\xffI\x00\x00\x00\x01z", 1) == [1]
 
     def test_hessian1_object(self):
         """A Hessian 1 map typed with a class name is an object."""
