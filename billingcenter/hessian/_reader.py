@@ -19,7 +19,7 @@ from billingcenter.hessian.values import DecodeError
 
 _U16 = struct.Struct(">H").unpack_from
 _I32 = struct.Struct(">i").unpack_from
-I64 = struct.Struct(">q").unpack_from
+_I64 = struct.Struct(">q").unpack_from
 _F64 = struct.Struct(">d").unpack_from
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -218,7 +218,7 @@ def long64(r: Reader, code: int) -> Any:
     """``L``: eight bytes."""
     pos = r.pos
     r.pos = pos + 8
-    return I64(r.data, pos)[0]
+    return _I64(r.data, pos)[0]
 
 
 def double64(r: Reader, code: int) -> Any:
@@ -232,7 +232,7 @@ def date_millis(r: Reader, code: int) -> Any:
     """Hessian 1 ``d`` / Hessian 2 ``J``: milliseconds since the epoch."""
     pos = r.pos
     r.pos = pos + 8
-    return date_from_millis(I64(r.data, pos)[0])
+    return date_from_millis(_I64(r.data, pos)[0])
 
 
 def binary_final(r: Reader, code: int) -> Any:

@@ -8,7 +8,6 @@ import com.caucho.hessian.io.Hessian2Output;
 import com.caucho.hessian.io.HessianOutput;
 import com.caucho.hessian.server.HessianSkeleton;
 import golden.GoldenVectors.Pojo;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,9 +33,11 @@ import java.util.TreeMap;
  * Writes the bytes Caucho's Hessian library (Debian libhessian-java 4.0.38) produces for every
  * form billingcenter's Python codec must match, as one JSON file of named vectors.
  *
- * <p>Usage: {@code java --add-opens ... golden.GoldenVectors OUT.json}. The Python test suite
- * compiles and runs this file and compares its output with the committed vectors; the names
- * below are the keys the Python tests use, so change them together.
+ * <p>Usage: {@code java --add-opens ... golden.GoldenVectors OUT.json}, or
+ * {@code python -m tests.hessian.caucho OUT.json}, which compiles and runs it. The java-marked
+ * Python test does the same and compares the output with the committed vectors
+ * (tests/hessian/golden/caucho-4.0.38.json); the vector names below are the keys of
+ * tests/hessian/golden_cases.py, so change the two together.
  */
 public final class GoldenVectors {
     /** Vectors up to this many bytes are stored as hex; longer ones by length and SHA-256. */
