@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from billingcenter.hessian import HessianObject, Long
 from billingcenter.hessian.encoder import encode_call, encode_reply
@@ -75,7 +75,8 @@ async def _connection(host: str, port: int, make_body: Any, deadline: float,
 
 def load(host: str, port: int, make_body: Any, connections: int, seconds: float) -> float:
     """Drive ``connections`` keep-alive connections for ``seconds``; return calls/s."""
-    counts, errors = [0], []
+    counts: list[int] = [0]
+    errors: list[str] = []
 
     async def main() -> float:
         deadline = time.perf_counter() + seconds
@@ -113,7 +114,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def _serve_fixed(kind: str) -> None:
     """Run one bench server in this process: ``hessian`` (our resource) or ``plain``."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as global_reactor
     from twisted.web import resource, server
 
     from billingcenter.api.methods import Method
@@ -135,12 +136,13 @@ def _serve_fixed(kind: str) -> None:
                 return reply
 
         root = resource.Resource()
-        root.putChild(b"billing", Plain())
+        root.putChild(b"billing", cast(resource.IResource, Plain()))
         site = server.Site(root)
-        site.log = lambda request: None  # type: ignore[method-assign]
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+        site.log = lambda request: None
+    reactor: Any = global_reactor
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")
     print(f"listening on http://127.0.0.1:{port.getHost().port}/billing", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 def bench_read(seconds: float, connections: int) -> None:

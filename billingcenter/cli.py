@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -38,17 +38,19 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGINT/SIGTERM."""
-    from twisted.internet import reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.internet import reactor as global_reactor
+    from twisted.logger import ILogObserver, globalLogBeginner, textFileLogObserver
 
     from billingcenter.tap import makeService
 
     config = _config(args)
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    reactor: Any = global_reactor
+    observer = cast(ILogObserver, textFileLogObserver(sys.stderr))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     top = makeService(config, reactor)
     top.startService()
     reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
     return 0
 
 

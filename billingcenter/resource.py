@@ -9,9 +9,9 @@ anything else is logged and hidden behind an ``INTERNAL_ERROR`` fault.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, pages, resource, server
@@ -69,17 +69,22 @@ class HessianResource(resource.Resource):
             call = decode_call(body, max_depth=self.max_depth)
         except DecodeError as exc:
             version = 2 if body[0] != ord("c") or body[1:2] != b"\x01" else 1
-            self._answer(request, encode_fault(
+            return _hessian(request, encode_fault(
                 "ProtocolException", f"malformed Hessian call: {exc}", None, version))
-            return server.NOT_DONE_YET
         version = 1 if call.version == "c1" else 2
+        try:
+            result = self._dispatch(call, caller)
+        except Exception:
+            return _hessian(request, self._fault(Failure(), call, version))
+        if not isinstance(result, Deferred):
+            return _hessian(request, self._encode(result, call, version))
+        # The answer comes later (the database): write it unless the caller has gone.
         finished = [False]
         request.notifyFinish().addBoth(lambda _: finished.__setitem__(0, True))
-        d = maybeDeferred(self._dispatch, call, caller)
-        d.addCallback(lambda value: encode_reply(value, version))
-        d.addErrback(self._fault, call, version)
-        d.addCallback(lambda data: None if finished[0] else self._answer(request, data))
-        d.addErrback(lambda f: log.failure("could not answer {method}", f, method=call.method))
+        result.addCallbacks(self._encode, self._fault, (call, version), None, (call, version))
+        result.addCallback(lambda data: None if finished[0] else _write(request, data))
+        result.addErrback(lambda f: log.failure("could not answer {method}", f,
+                                                method=call.method))
         return server.NOT_DONE_YET
 
     def _authenticate(self, request: server.Request) -> Caller | None | bool:
@@ -89,6 +94,7 @@ class HessianResource(resource.Resource):
         return False if caller is None else caller
 
     def _dispatch(self, call: Call, caller: Caller | None) -> Any:
+        """Find and run the method: its wire value, or a Deferred of it."""
         method = self.methods.get(call.method)
         if method is None:
             raise _NoSuchMethod(call.method)
@@ -98,8 +104,16 @@ class HessianResource(resource.Resource):
             raise InvalidArgument(
                 f"{method.name} takes {len(method.params)} argument(s), got {len(call.args)}"
             )
-        d = maybeDeferred(method.invoke, self.service, call.args)
-        return d.addCallback(method.render)
+        result = method.invoke(self.service, call.args)
+        if isinstance(result, Deferred):
+            return result.addCallback(method.render)
+        return method.render(result)
+
+    def _encode(self, value: Any, call: Call, version: int) -> bytes:
+        try:
+            return encode_reply(value, version)
+        except Exception:
+            return self._fault(Failure(), call, version)
 
     def _fault(self, failure: Failure, call: Call, version: int) -> bytes:
         error = failure.value
@@ -115,21 +129,25 @@ class HessianResource(resource.Resource):
         return encode_fault("ServiceException", error.message, dto.exception_detail(error),
                             version)
 
-    def _answer(self, request: server.Request, data: bytes) -> bytes | None:
-        request.setHeader(b"content-type", CONTENT_TYPE)
-        request.setHeader(b"content-length", b"%d" % len(data))
-        if request.startedWriting:
-            return None
-        request.write(data)
-        request.finish()
-        return None
-
 
 class _NoSuchMethod(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
 
+
+def _hessian(request: server.Request, data: bytes) -> bytes:
+    """Answer Hessian bytes from ``render`` (Twisted sets Content-Length, one write)."""
+    request.setHeader(b"content-type", CONTENT_TYPE)
+    return data
+
+
+def _write(request: server.Request, data: bytes) -> None:
+    """Answer Hessian bytes later, in one write."""
+    request.setHeader(b"content-type", CONTENT_TYPE)
+    request.setHeader(b"content-length", b"%d" % len(data))
+    request.write(data)
+    request.finish()
 
 def _plain(request: server.Request, code: int, text: bytes, *headers: tuple[bytes, bytes]) -> bytes:
     request.setResponseCode(code)
@@ -139,19 +157,24 @@ def _plain(request: server.Request, code: int, text: bytes, *headers: tuple[byte
     return text
 
 
+def _max_body(request: server.Request) -> int | None:
+    site = getattr(request.channel, "site", None)
+    return getattr(site, "max_body", None)
+
+
 class LimitedRequest(server.Request):
     """A request that refuses bodies larger than its site's ``max_body`` with HTTP 413."""
 
     def gotLength(self, length: int | None) -> None:
         """Refuse early when the declared length is over the limit."""
-        limit = getattr(self.channel.site, "max_body", None)  # type: ignore[union-attr]
+        limit = _max_body(self)
         self._received = 0
         self._too_large = limit is not None and length is not None and length > limit
         super().gotLength(length)
 
     def handleContentChunk(self, data: bytes) -> None:
         """Count the body and stop storing it once it is over the limit."""
-        limit = getattr(self.channel.site, "max_body", None)  # type: ignore[union-attr]
+        limit = _max_body(self)
         self._received += len(data)
         if limit is not None and self._received > limit:
             self._too_large = True
@@ -179,7 +202,7 @@ class BillingSite(server.Site):
         super().__init__(root, **kwargs)
         self.max_body = max_body
 
-    def log(self, request: server.Request) -> None:
+    def log(self, request: http.Request) -> None:
         """Access logs per call would dominate the cost of a call; metrics come later."""
 
     def buildProtocol(self, addr: Any) -> Any:
@@ -210,5 +233,5 @@ class _Root(resource.Resource):
 def make_site(root_resource: HessianResource, max_body: int) -> BillingSite:
     """The site: ``/billing`` serves Hessian; everything else is 404."""
     root = _Root()
-    root.putChild(b"billing", root_resource)
+    root.putChild(b"billing", cast(resource.IResource, root_resource))
     return BillingSite(root, max_body)

@@ -145,9 +145,9 @@ class BillingService:
     def change_account_num(self, change: AccountNumChange) -> Deferred[str]:
         """Record a change of the authorized-account count; answers ``"1"``."""
         d = self.run(self.ledger.add_account_change, change, self.clock())
-        d.addCallback(lambda _: "1")
+        answer: Deferred[str] = d.addCallback(lambda _: "1")
         key = f"{change.payer_id}/{change.product_code}"
-        return self._keep_refusal(d, "changeAccountNum", key, change)
+        return self._keep_refusal(answer, "changeAccountNum", key, change)
 
     def get_total_price(self, request: Any) -> Deferred[Any]:
         """Price quotes arrive with the rating work (issue: rating, part 2)."""

@@ -96,7 +96,8 @@ class TestCommands:
 class TestJsonMapping:
     def test_round_trip(self):
         """JSON objects with @type, @date and @long map to Hessian values and back."""
-        value = from_json({"@type": "T", "n": {"@long": 5}, "d": {"@date": "2026-01-01T08:00:00+08:00"}})
+        value = from_json({"@type": "T", "n": {"@long": 5},
+                           "d": {"@date": "2026-01-01T08:00:00+08:00"}})
         assert value == HessianObject("T", {"n": Long(5), "d": from_json(
             {"@date": "2026-01-01T00:00:00Z"})})
         assert to_json(value) == {"@type": "T", "n": 5, "d": {"@date": "2026-01-01T00:00:00Z"}}

@@ -22,7 +22,8 @@ VERSIONS = ("c1", "c2", "H2")
 
 
 def order(order_id="o-1", **changes):
-    fields = {"orderId": order_id, "payerId": "boss", "userId": "张三😀", "productCode": "SMS-NOTIFY",
+    fields = {"orderId": order_id, "payerId": "boss", "userId": "张三😀",
+              "productCode": "SMS-NOTIFY",
               "planCode": "SMS-PER-USE", "activatedAt": NOW - timedelta(days=1), "accountNum": 2}
     fields.update(changes)
     return HessianObject(API + "Order", fields)
