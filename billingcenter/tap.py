@@ -128,7 +128,7 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
         # the one a caller saw are the same value.
         return datetime.fromtimestamp(int(reactor.seconds() * 1000) / 1000, UTC)
 
-    billing = BillingService.create(ledger, run, clock)
+    billing = BillingService.create(ledger, run, clock, config.write_batches)
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)
