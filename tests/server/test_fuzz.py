@@ -15,12 +15,13 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billingcenter.catalogue import load_catalogue
 from billingcenter.hessian import HessianObject, Long
 from billingcenter.hessian.encoder import encode_call
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.migrate import upgrade
 from billingcenter.ledger.store import SqlLedger
-from billingcenter.catalogue import load_catalogue
+from billingcenter.model import Order
 from tests.server.memhttp import CATALOGUE, NOW, harness
 
 API = "org.billingcenter.api."
@@ -97,11 +98,8 @@ def business_rows(ledger) -> dict[str, int]:
 
 def with_known_order(h):
     """Store one real order so there is something that must not change."""
-    h.ledger.add_order(
-        __import__("billingcenter.model", fromlist=["Order"]).Order(
-            "known-order-0001", "known-payer", "u", "PC2", "PC2-DAILY-ACCOUNTS",
-            NOW - timedelta(days=2), 4),
-        NOW)
+    h.ledger.add_order(Order("known-order-0001", "known-payer", "u", "PC2", "PC2-DAILY-ACCOUNTS",
+                             NOW - timedelta(days=2), 4), NOW)
     return h.ledger.get_order("known-order-0001")
 
 
