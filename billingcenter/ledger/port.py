@@ -10,6 +10,10 @@ and come out.  Each ``add_*`` is idempotent on the caller's key:
   it): the stored receipt is returned again and nothing changes;
 * the same key with other content: ``DuplicateConflict`` and nothing changes.
 
+A receipt's status is ``ACCEPTED`` (``billingcenter.ledger.semantics``).  A
+database failure is raised as ``billingcenter.errors.Unavailable`` after the
+transaction was rolled back; the caller may retry with the same key.
+
 Domain refusals are raised as ``billingcenter.errors.BillingError`` subclasses; the
 caller (the service) records them with ``add_error``.
 """
@@ -25,6 +29,7 @@ from billingcenter.model import (
     AccountNumChange,
     ErrorRecord,
     Order,
+    OrderStatus,
     Product,
     Receipt,
     StateEvent,
@@ -51,9 +56,7 @@ class Ledger(Protocol):
     def add_usage(self, usage: Usage, now: datetime) -> Receipt:
         """Store a usage record (key ``op_id``) with the payer resolved from its order."""
 
-    def add_usages(
-        self, batch: Sequence[tuple[Usage, datetime]]
-    ) -> list[Receipt | BillingError]:
+    def add_usages(self, batch: Sequence[tuple[Usage, datetime]]) -> list[Receipt | BillingError]:
         """Store many usage records in one transaction (group commit).
 
         The answer for each record is exactly what ``add_usage`` would have answered
@@ -75,6 +78,12 @@ class Ledger(Protocol):
 
     def get_order(self, order_id: str) -> Order | None:
         """The stored order mirror, or None."""
+
+    def order_status(self, order_id: str) -> OrderStatus | None:
+        """The order's current status (``ACTIVE`` until its first event), or None."""
+
+    def get_usage(self, op_id: str) -> Usage | None:
+        """The stored usage record, its payer resolved from the order, or None."""
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table; used by checks and tests to prove nothing changed."""

@@ -1,4 +1,4 @@
-"""Databases for the ledger tests: SQLite (a temp file) and MariaDB.
+"""Ledger backends for the shared behaviour suite: memory, SQLite (a temp file), MariaDB.
 
 Self-contained on purpose (no top-level conftest).  MariaDB: the database named
 by ``BILLINGCENTER_TEST_MYSQL_URL`` (default ``billingcenter_test``; the name must
@@ -21,13 +21,17 @@ from sqlalchemy.engine import Engine, make_url
 
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.memory import MemoryLedger
+from billingcenter.ledger.port import Ledger
 from billingcenter.ledger.schema import metadata
+from billingcenter.ledger.store import SqlLedger
 
 MYSQL_URL = os.environ.get(
     "BILLINGCENTER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/billingcenter_test"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+BACKENDS = ["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
@@ -106,6 +110,22 @@ def sql_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     engine = request.getfixturevalue("mysql_engine")
     empty_tables(engine)
     yield engine
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    """An empty ledger on each backend in turn."""
+    if request.param == "memory":
+        yield MemoryLedger()
+        return
+    if request.param == "sqlite":
+        engine = create_engine(request.getfixturevalue("sqlite_url"))
+        yield SqlLedger(engine)
+        engine.dispose()
+        return
+    engine = request.getfixturevalue("mysql_engine")
+    empty_tables(engine)
+    yield SqlLedger(engine)
 
 
 @pytest.fixture

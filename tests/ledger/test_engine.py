@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from pymysql.constants import SERVER_STATUS
 
 from billingcenter.ledger.engine import (
     DEFAULT_POOL_SIZE,
@@ -89,6 +90,32 @@ class TestMariaDB:
             isolation = conn.get_isolation_level()
         assert "STRICT_ALL_TABLES" in mode.split(",")
         assert (zone, isolation, charset) == ("+00:00", "READ COMMITTED", "utf8mb4")
+
+    def test_an_open_transaction_is_rolled_back_on_return(self, mariadb_engine):
+        """A connection handed back mid-transaction is rolled back before reuse."""
+        raw = mariadb_engine.raw_connection()
+        dbapi = raw.dbapi_connection
+        cursor = raw.cursor()
+        cursor.execute(
+            "INSERT INTO error_record (method, `key`, code, reason, payload, received_at) "
+            "VALUES ('m', 'k', 'c', 'r', 'p', '2025-01-01')"
+        )
+        assert dbapi.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS
+        raw.close()
+        assert not dbapi.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS
+        with mariadb_engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM error_record").scalar() == 0
+
+    def test_no_rollback_after_a_commit(self, mariadb_engine):
+        """A committed connection goes back to the pool without another round trip."""
+        rollbacks = []
+        with mariadb_engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            dbapi.rollback = lambda: rollbacks.append(1)
+            with conn.begin():
+                conn.exec_driver_sql("SELECT 1")
+        del dbapi.rollback
+        assert rollbacks == []
 
     def test_pool(self, mysql_url):
         """The pool pings before use and is sized for the thread pool."""
