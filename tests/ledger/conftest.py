@@ -55,7 +55,8 @@ def _reset_database(url: str) -> None:
                 f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
     except sa.exc.OperationalError as exc:
-        missing(f"MariaDB at {parsed.host}:{parsed.port or 3306} is unreachable: {exc.orig}")
+        where = f"{parsed.host}:{parsed.port or 3306}"
+        missing(f"cannot prepare database {name!r} on MariaDB at {where}: {exc.orig}")
     finally:
         server.dispose()
 
