@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
@@ -39,13 +39,23 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGINT/SIGTERM."""
     from twisted.internet import reactor as global_reactor
-    from twisted.logger import ILogObserver, globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
 
     from billingcenter.tap import makeService
 
     config = _config(args)
     reactor: Any = global_reactor
-    observer = cast(ILogObserver, textFileLogObserver(sys.stderr))
+    level = LogLevel.levelWithName(args.log_level)
+    # zope interfaces are invisible to mypy: these objects do provide them.
+    predicate: Any = LogLevelFilterPredicate(defaultLogLevel=level)
+    text: Any = textFileLogObserver(sys.stderr)
+    observer: Any = FilteringLogObserver(text, [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     top = makeService(config, reactor)
     top.startService()
@@ -170,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the Hessian server in the foreground")
     _common(serve)
     serve.add_argument("--endpoint", help="Twisted endpoint (default tcp:8080:interface=127.0.0.1)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warn", "error"),
+                       default="info")
     serve.set_defaults(func=cmd_serve)
     db = sub.add_parser("db", help="database schema: upgrade or show the current version")
     db.add_argument("action", choices=("upgrade", "current"))

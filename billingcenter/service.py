@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import attrs
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from billingcenter.errors import (
@@ -149,13 +149,13 @@ class BillingService:
         key = f"{change.payer_id}/{change.product_code}"
         return self._keep_refusal(answer, "changeAccountNum", key, change)
 
-    def get_total_price(self, request: Any) -> Deferred[Any]:
+    def get_total_price(self, request: Any) -> Any:
         """Price quotes arrive with the rating work (issue: rating, part 2)."""
-        return maybeDeferred(_not_yet, "getTotalPrice")
+        raise NotImplementedYet("getTotalPrice is not implemented yet")
 
-    def pay_callback(self, notice: Any) -> Deferred[Any]:
+    def pay_callback(self, notice: Any) -> Any:
         """Deduction outcomes arrive with the billing work (issue: billing, part 3)."""
-        return maybeDeferred(_not_yet, "payCallback")
+        raise NotImplementedYet("payCallback is not implemented yet")
 
     def refuse(self, method: str, key: str, payload: Any, error: BillingError) -> Deferred[Any]:
         """Keep a record refused before it reached the ledger, then fail with ``error``."""
@@ -182,6 +182,3 @@ class BillingService:
 
         return d.addErrback(keep)
 
-
-def _not_yet(method: str) -> Any:
-    raise NotImplementedYet(f"{method} is not implemented yet")
