@@ -13,7 +13,8 @@ from datetime import datetime
 
 from billingcenter.hessian._text import cesu8, to_units
 from billingcenter.hessian._write2 import Writer2
-from billingcenter.hessian._writer import CHUNK, dispatch_table
+from billingcenter.hessian._writer import CHUNK, dispatch_table, field_names, type_name
+from billingcenter.hessian.values import HessianObject
 
 SIZE = 8192
 # Caucho flushes before a write when its offset reaches these values:
@@ -63,6 +64,9 @@ class BufferedWriter2(Writer2):
     def str_(self, value: str) -> None:
         self.room(AT_16)
         self.chunked_text(value if value.isascii() else to_units(value))
+
+    def key_(self, name: str) -> None:
+        self.str_(name)  # a key may move the buffer start like any string
 
     def chunked_text(self, units: str) -> None:
         out = self.out
@@ -141,6 +145,11 @@ class BufferedWriter2(Writer2):
     def map_end(self) -> None:
         self.room(PAST_32)
         super().map_end()
+
+    def define(self, key: tuple[str, tuple[str, ...]], value: HessianObject) -> None:
+        """Always written piece by piece: each piece may move the buffer start."""
+        names = field_names(value)
+        self.class_def(type_name(value.type), names)
 
     def class_def(self, type_: str, names: tuple[str, ...]) -> None:
         self.room(PAST_32)

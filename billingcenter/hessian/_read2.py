@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from billingcenter.hessian._classdefs import PARSED
 from billingcenter.hessian._reader import (
+    I32,
     Reader,
     binary_final,
     date_from_millis,
@@ -104,7 +106,11 @@ def _map(r: Reader, type_: str | None) -> Any:
         pos = r.pos
         code = data[pos]
         r.pos = pos + 1
-        put(entries, key, codes[code](r, code))
+        value = codes[code](r, code)
+        try:
+            entries[key] = value
+        except TypeError:
+            put(entries, key, value)  # raises the DecodeError
     r.pos += 1
     r.depth -= 1
     return result
@@ -114,7 +120,10 @@ def _instance(r: Reader, index: int) -> HessianObject:
     if not 0 <= index < len(r.classes):
         raise DecodeError(f"object refers to undefined class definition {index}")
     type_, names = r.classes[index]
-    r.enter()
+    depth = r.depth + 1  # r.enter() inlined
+    if depth > r.max_depth:
+        r.enter()
+    r.depth = depth
     fields: dict[str, Any] = {}
     obj = HessianObject(type_, fields)
     r.refs.append(obj)
@@ -122,6 +131,13 @@ def _instance(r: Reader, index: int) -> HessianObject:
     for name in names:
         pos = r.pos
         code = data[pos]
+        if code < 0x20:  # _str_direct inlined: short ASCII strings fill most DTO fields
+            stop = pos + 1 + code
+            raw = data[pos + 1 : stop]
+            if len(raw) == code and raw.isascii():
+                r.pos = stop
+                fields[name] = raw.decode("ascii")
+                continue
         r.pos = pos + 1
         fields[name] = codes[code](r, code)
     r.depth -= 1
@@ -187,7 +203,9 @@ def _double_mill(r: Reader, code: int) -> Any:
 
 
 def _date_minutes(r: Reader, code: int) -> Any:
-    return date_from_millis(r.i32() * 60000)
+    pos = r.pos
+    r.pos = pos + 4
+    return date_from_millis(I32(r.data, pos)[0] * 60000)
 
 
 # ---------------------------------------------------------------------- strings and binary
@@ -293,11 +311,23 @@ def _map_typed(r: Reader, code: int) -> Any:
 
 def _class_def(r: Reader, code: int) -> Any:
     # Definitions precede the value that uses them; loop rather than recurse over runs.
+    classes, data = r.classes, r.data
     while code == 0x43:
         type_ = string2(r)
-        count = int2(r)
-        r.check_count(count, "field")
-        r.classes.append((type_, tuple(string2(r) for _ in range(count))))
+        start = r.pos
+        for raw, known in PARSED.entries.get(type_, ()):
+            if data.startswith(raw, start):  # the very bytes parsed before: same names
+                r.pos = start + len(raw)
+                names = known
+                break
+        else:
+            defined = len(classes)
+            count = int2(r)
+            r.check_count(count, "field")
+            names = tuple([string2(r) for _ in range(count)])
+            if len(classes) == defined:  # no definition nested in the names: replayable
+                PARSED.remember(type_, data[start : r.pos], names)
+        classes.append((type_, names))
         code = r.byte()
     return V2[code](r, code)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from billingcenter.hessian._classdefs import ENCODED
 from billingcenter.hessian._text import cesu8, to_units
 from billingcenter.hessian._writer import (
     CHUNK,
@@ -33,6 +34,8 @@ def _small_int(value: int) -> bytes:
 
 
 _SMALL_INT = tuple(_small_int(v) for v in range(-2048, 2048))
+# The fault map's keys, as str_ writes them.
+_KEYS = {name: bytes((len(name),)) + name.encode() for name in ("code", "message", "detail")}
 
 
 class NeedsBufferModel(Exception):  # noqa: N818 -- a control signal, not an error
@@ -109,9 +112,10 @@ class Writer2(Writer):
 
     def date_(self, value: datetime) -> None:
         ms = millis(value)
-        if ms % 60000 == 0 and INT32_MIN <= ms // 60000 <= INT32_MAX:
+        minutes, rest = divmod(ms, 60000)
+        if not rest and INT32_MIN <= minutes <= INT32_MAX:
             self.out.append(0x4B)
-            self.out += I32P(ms // 60000)
+            self.out += I32P(minutes)
         else:
             self.out.append(0x4A)
             self.out += I64P(ms)
@@ -134,6 +138,13 @@ class Writer2(Writer):
             out += value.encode()
             return
         self.chunked_text(to_units(value))
+
+    def key_(self, name: str) -> None:
+        raw = _KEYS.get(name)
+        if raw is None:
+            self.str_(name)
+        else:
+            self.out += raw
 
     def text_head(self, n: int) -> None:
         """The header of the last (or only) piece of a string of ``n`` units."""
@@ -230,15 +241,30 @@ class Writer2(Writer):
         fields = value.fields
         key = (value.type, tuple(fields))
         index = self.classes.get(key)
-        if index is None:  # names are checked once, when their definition is written
-            names = field_names(value)
+        if index is None:
             index = len(self.classes)
             self.classes[key] = index
-            self.class_def(type_name(value.type), names)
+            self.define(key, value)
         self.instance_head(index)
         dispatch = self.dispatch
         for item in fields.values():
             (dispatch.get(type(item)) or self.resolve(item))(self, item)
+
+    def define(self, key: tuple[str, tuple[str, ...]], value: HessianObject) -> None:
+        """Write the definition of ``value``'s class, ``key``, as encoded before if it was.
+
+        A definition's bytes depend on nothing else in the message, so they are kept
+        process-wide; its names are checked when it is first encoded.
+        """
+        raw = ENCODED.entries.get(key)
+        if raw is None:
+            names = field_names(value)
+            start = len(self.out)
+            self.class_def(type_name(value.type), names)
+            raw = bytes(self.out[start:])
+            ENCODED.remember(key, raw)
+        else:
+            self.out += raw
 
     def class_def(self, type_: str, names: tuple[str, ...]) -> None:
         """``C`` type field-count field-names."""

@@ -72,6 +72,9 @@ def _run(data: bytes, max_depth: int, body: Callable[[Reader], _T]) -> _T:
 
 
 def _call(r: Reader) -> Call:
+    if r.data.startswith(b"H\x02\x00C"):  # the usual envelope, without reading it bytewise
+        r.pos = 4
+        return _call2(r)
     code = r.byte()
     if code == 0x63:  # 'c' major minor
         major = r.byte()
@@ -116,7 +119,7 @@ def _call2(r: Reader) -> Call:
     method = string2(r)
     count = int2(r)
     r.check_count(count, "argument")
-    args = tuple([value2(r) for _ in range(count)])
+    args = (value2(r),) if count == 1 else tuple([value2(r) for _ in range(count)])
     r.finish()
     return Call(method, args, {}, "H2")
 

@@ -37,20 +37,20 @@ def reply_version(call_version: str) -> int:
 
 def encode_value(value: Any, version: int) -> bytes:
     """One value as Caucho's ``HessianOutput`` (1) or ``Hessian2Output`` (2) writes it."""
+    if version == 2:
+        return _value2(b"", value)
     return _encode(version, lambda w: w.value(value))
 
 
 def encode_reply(value: Any, version: int) -> bytes:
     """A successful reply carrying ``value``."""
+    if version == 2:
+        return _value2(b"H\x02\x00R", value)
 
     def body(w: Any) -> None:
-        if version == 1:
-            w.out += b"r\x01\x00"
-            w.value(value)
-            w.out.append(0x7A)
-        else:
-            w.out += b"H\x02\x00R"
-            w.value(value)
+        w.out += b"r\x01\x00"
+        w.value(value)
+        w.out.append(0x7A)
 
     return _encode(version, body)
 
@@ -64,11 +64,13 @@ def encode_fault(code: str, message: str, detail: Any = None, version: int = 2) 
         else:
             w.out += b"H\x02\x00FH"
             w.nrefs = 1  # Hessian2Output numbers the fault map itself
-        for name, item in (("code", code), ("message", message), ("detail", detail)):
-            if name == "detail" and detail is None:
-                break
-            w.str_(name)
-            w.value(item)
+        w.key_("code")
+        w.value(code)
+        w.key_("message")
+        w.value(message)
+        if detail is not None:
+            w.key_("detail")
+            w.value(detail)
         w.out += b"zz" if version == 1 else b"Z"
 
     return _encode(version, body)
@@ -95,6 +97,22 @@ def encode_call(method: str, args: Sequence[Any], version: str = "H2") -> bytes:
             w.out.append(0x7A)
 
     return _encode(2 if version == "H2" else 1, body)
+
+
+def _value2(head: bytes, value: Any) -> bytes:
+    """``head`` then one Hessian 2 value: :func:`_encode` without a closure per message."""
+    try:
+        writer = Writer2()
+        writer.out += head
+        try:
+            writer.value(value)
+        except NeedsBufferModel:
+            writer = BufferedWriter2()
+            writer.out += head
+            writer.value(value)
+        return bytes(writer.out)
+    except RecursionError:
+        raise EncodeError("value is nested too deeply to encode") from None
 
 
 def _encode(version: int, body: _Body) -> bytes:
