@@ -43,7 +43,7 @@ class Config:
     max_body: int = 1024 * 1024
     max_depth: int = 64
     threads: int = 16
-    write_batches: int = 2
+    write_batches: int = 1
     business_time_zone: str = "Asia/Shanghai"
     limits: Limits = Limits()
     callers: tuple[Caller, ...] = ()
@@ -109,7 +109,7 @@ def load_config(path: Path | None) -> Config:
         max_body=_int(parser, "server", "max_body", 1024 * 1024),
         max_depth=_int(parser, "server", "max_depth", 64),
         threads=_int(parser, "server", "threads", 16),
-        write_batches=_int(parser, "server", "write_batches", 2),
+        write_batches=_int(parser, "server", "write_batches", 1),
         business_time_zone=parser.get("business", "time_zone", fallback="Asia/Shanghai"),
         limits=Limits(
             max_future=timedelta(seconds=_int(parser, "intake", "max_future", 86400))

@@ -77,7 +77,7 @@ class UsageBatcher:
 
     ledger: Ledger
     run: Runner
-    concurrency: int = 2
+    concurrency: int = 1
     max_batch: int = 200
     _pending: list[tuple[Usage, datetime, Deferred[Receipt]]] = attrs.field(factory=list)
     _in_flight: int = 0
@@ -122,7 +122,7 @@ class BillingService:
 
     @classmethod
     def create(
-        cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 2
+        cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 1
     ) -> BillingService:
         """Build a service with its usage batcher."""
         return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency))
