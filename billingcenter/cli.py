@@ -18,6 +18,10 @@ from typing import Any
 
 import attrs
 
+from billingcenter.commands import errors as commands_errors
+from billingcenter.commands import rate as commands_rate
+from billingcenter.commands import rules as commands_rules
+from billingcenter.commands import usage as commands_usage
 from billingcenter.config import Config, ConfigError, load_config
 from billingcenter.hessian import Fault, HessianError, HessianObject, Long, TypedList, TypedMap
 
@@ -200,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     hashp = sub.add_parser("hash-password", help="hash a caller's password for the config")
     hashp.add_argument("password", nargs="?", help="read from stdin when omitted")
     hashp.set_defaults(func=cmd_hash_password)
+    for module in (commands_rules, commands_rate, commands_usage, commands_errors):
+        module.register(sub)
     return parser
 
 

@@ -33,6 +33,24 @@ class Caller:
 
 
 @attrs.frozen
+class Roles:
+    """Who may do what with rule sets: user names as given to ``--as``."""
+
+    authors: frozenset[str] = frozenset()
+    reviewers: frozenset[str] = frozenset()
+    publishers: frozenset[str] = frozenset()
+
+
+@attrs.frozen
+class RatingSettings:
+    """The daily rating job: when it runs in the daemon and how it splits the work."""
+
+    enabled: bool = True  # run on a timer inside the daemon
+    delay: int = 1800  # seconds after a business day closes before it is rated
+    chunk: int = 5000  # orders per claimed unit of work
+
+
+@attrs.frozen
 class Config:
     """Everything the daemon and the ops commands need to know."""
 
@@ -47,6 +65,8 @@ class Config:
     business_time_zone: str = "Asia/Shanghai"
     limits: Limits = Limits()
     callers: tuple[Caller, ...] = ()
+    roles: Roles = Roles()
+    rating: RatingSettings = RatingSettings()
 
     @property
     def auth_enabled(self) -> bool:
@@ -85,6 +105,30 @@ def _callers(parser: configparser.ConfigParser) -> tuple[Caller, ...]:
     return tuple(callers)
 
 
+def _names(parser: configparser.ConfigParser, section: str, key: str) -> frozenset[str]:
+    return frozenset(parser.get(section, key, fallback="").replace(",", " ").split())
+
+
+def _roles(parser: configparser.ConfigParser) -> Roles:
+    return Roles(
+        authors=_names(parser, "roles", "authors"),
+        reviewers=_names(parser, "roles", "reviewers"),
+        publishers=_names(parser, "roles", "publishers"),
+    )
+
+
+def _rating(parser: configparser.ConfigParser) -> RatingSettings:
+    try:
+        enabled = parser.getboolean("rating", "enabled", fallback=True)
+    except ValueError as exc:
+        raise ConfigError("[rating] enabled must be true or false") from exc
+    return RatingSettings(
+        enabled=enabled,
+        delay=_int(parser, "rating", "delay", 1800),
+        chunk=_int(parser, "rating", "chunk", 5000),
+    )
+
+
 def load_config(path: Path | None) -> Config:
     """Read the ini file at ``path`` (None: all defaults, the repo's catalogue)."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -115,4 +159,6 @@ def load_config(path: Path | None) -> Config:
             max_future=timedelta(seconds=_int(parser, "intake", "max_future", 86400))
         ),
         callers=_callers(parser),
+        roles=_roles(parser),
+        rating=_rating(parser),
     )

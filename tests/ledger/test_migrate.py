@@ -17,7 +17,8 @@ import billingcenter.ledger
 from billingcenter.ledger import migrate
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.engine import create_engine
-from billingcenter.ledger.schema import TABLE_OPTIONS, metadata
+from billingcenter.ledger.schema import TABLE_OPTIONS
+from billingcenter.ledger.tables import metadata
 
 
 def mysql_ddl(type_, dialect):
@@ -104,7 +105,7 @@ class TestRunningMigrations:
         assert not migrate.is_current(url)
         migrate.upgrade(url)
         migrate.upgrade(url)
-        assert migrate.current(url) == migrate.head() == "0001"
+        assert migrate.current(url) == migrate.head()
         assert migrate.is_current(url)
 
     def test_downgrade_and_back(self, tmp_path):

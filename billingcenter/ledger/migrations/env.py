@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from billingcenter.ledger.engine import create_engine
-from billingcenter.ledger.schema import metadata
+from billingcenter.ledger.tables import metadata
 
 
 def run_offline() -> None:

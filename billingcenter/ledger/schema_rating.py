@@ -1,0 +1,9 @@
+"""Tables of the ledger: charges and job claims (owner: rating jobs).
+
+They share ``billingcenter.ledger.schema.metadata``; ``billingcenter.ledger.tables``
+imports every schema module so the metadata is complete.
+"""
+
+from __future__ import annotations
+
+from billingcenter.ledger.schema import metadata  # noqa: F401  (tables are added to it)
