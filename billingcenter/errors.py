@@ -65,6 +65,12 @@ class Unauthorized(BillingError):
     code = "FORBIDDEN"
 
 
+class NoRule(BillingError):
+    """No published rule prices this record or request (at that time)."""
+
+    code = "NO_RULE"
+
+
 class Unavailable(BillingError):
     """A dependency (the database) failed; the call may be retried with the same key."""
 
@@ -82,6 +88,7 @@ ALL_CODES: tuple[str, ...] = tuple(
         InvalidState,
         NotImplementedYet,
         Unauthorized,
+        NoRule,
         Unavailable,
     )
 )
