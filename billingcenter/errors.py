@@ -77,6 +77,30 @@ class Unavailable(BillingError):
     code = "UNAVAILABLE"
 
 
+class InvalidRuleSet(BillingError):
+    """A rule set's TOML cannot be parsed or does not fit the ledger (names a field)."""
+
+    code = "INVALID_RULE_SET"
+
+
+class UnknownRuleVersion(BillingError):
+    """No version of that rule set with that label has been imported."""
+
+    code = "UNKNOWN_RULE_VERSION"
+
+
+class RuleWorkflowError(BillingError):
+    """The rule set version's status does not allow this (publish a draft, edit a published)."""
+
+    code = "RULE_WORKFLOW"
+
+
+class RoleForbidden(BillingError):
+    """This user may not do this to rule sets (lacks the role, or reviews their own version)."""
+
+    code = "ROLE_FORBIDDEN"
+
+
 ALL_CODES: tuple[str, ...] = tuple(
     cls.code
     for cls in (
@@ -90,5 +114,9 @@ ALL_CODES: tuple[str, ...] = tuple(
         Unauthorized,
         NoRule,
         Unavailable,
+        InvalidRuleSet,
+        UnknownRuleVersion,
+        RuleWorkflowError,
+        RoleForbidden,
     )
 )
