@@ -1,0 +1,1 @@
+"""I/O jobs: batch work that reads the ledger, calls the pure core and writes back."""
