@@ -78,7 +78,8 @@ def rule_text(
     )
 
 
-def _reset(url: str) -> None:
+def reset_database(url: str) -> None:
+    """Drop and re-create the (``_test``) database at ``url``, empty."""
     parsed = make_url(url)
     name = parsed.database
     if not name or not name.endswith("_test"):
@@ -99,7 +100,7 @@ def _reset(url: str) -> None:
 @pytest.fixture(scope="module")
 def rules_mysql_engine():
     """The migrated MariaDB database of these tests, one engine for the module."""
-    _reset(RULES_MYSQL_URL)
+    reset_database(RULES_MYSQL_URL)
     migrate.upgrade(RULES_MYSQL_URL)
     engine = create_engine(RULES_MYSQL_URL, pool_size=16)
     yield engine
