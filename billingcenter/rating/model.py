@@ -16,6 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import attrs
 
 from billingcenter.model import Order, StateEvent
+from billingcenter.money import round_fen, to_fen
+from billingcenter.rating.index import Node, build_index, candidates, mode_mask
+from billingcenter.rating.predicates import Check
 
 
 class Mode(enum.Enum):
@@ -55,6 +58,19 @@ class Price:
     rounding: str = ROUND_HALF_UP  # to the fen, per charge
     trial_days: int = 0  # DAILY*: first N business days from first activation are free
     trial_uses: int = 0  # PER_USE/DURATION: first N units of the order's life are free
+    # unit_price and connect_fee in integer fen when they are whole fen, else None: then
+    # an amount is exact integer arithmetic and needs no rounding (derived, not compared)
+    unit_fen: int | None = attrs.field(init=False, eq=False, repr=False)
+    connect_fen: int | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "unit_fen", whole_fen(self.unit_price))
+        object.__setattr__(self, "connect_fen", whole_fen(self.connect_fee))
+
+
+def whole_fen(amount: Decimal) -> int | None:
+    """``amount`` in integer fen when it is a whole number of fen, else None."""
+    return to_fen(amount) if round_fen(amount) == amount else None
 
 
 @attrs.frozen
@@ -63,6 +79,12 @@ class Condition:
 
     test: Callable[[Mapping[str, str]], bool] = attrs.field(eq=False, repr=False)
     source: str
+    # attribute -> the values it must take (its equality and set tests): lets a rule set
+    # index its rules; an attribute left out is simply not used for indexing.
+    equals: Mapping[str, frozenset[str]] = attrs.field(factory=dict, eq=False, repr=False)
+    # the per-attribute tests ``test`` combines (empty: only ``test`` is known); lets the
+    # index skip the tests it has already settled
+    checks: tuple[Check, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
 @attrs.frozen
@@ -87,6 +109,22 @@ class RuleSet:
     rules: tuple[Rule, ...]
     products: frozenset[str] = frozenset()  # products whose orders and usage it rates
     source: str = attrs.field(default="", repr=False)  # the TOML text, kept verbatim
+    _index: Node = attrs.field(init=False, eq=False, repr=False)  # built from ``rules``
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_index", build_index(self.rules))
+
+    def match(self, attributes: Mapping[str, str], modes: frozenset[Mode]) -> Rule | None:
+        """The first rule (in file order) of one of ``modes`` whose condition holds.
+
+        Rules of other modes are skipped, not stopped at.  The rules are indexed by
+        their equality tests, so only the rules that could hold are tested.
+        """
+        mask = mode_mask(modes)
+        for bits, test, rule in candidates(self._index, attributes):
+            if bits & mask and test(attributes):
+                return rule
+        return None
 
 
 @attrs.frozen
@@ -94,10 +132,52 @@ class RuleBook:
     """The published rule set versions, and which one is in force when.
 
     A version is in force at ``at`` when ``effective_from <= at < effective_to`` (open
-    end when None); of several, the one with the latest ``effective_from`` wins.
+    end when None); of several, the one with the latest ``effective_from`` wins (on a
+    tie, the one later in ``versions``).
     """
 
     versions: tuple[RuleSet, ...] = ()
+    # name -> its versions, latest effective_from first (ties: later in ``versions`` first)
+    _by_name: Mapping[str, tuple[RuleSet, ...]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        grouped: dict[str, list[tuple[int, RuleSet]]] = {}
+        for position, version in enumerate(self.versions):
+            grouped.setdefault(version.name, []).append((position, version))
+        by_name = {
+            name: tuple(v for _, v in sorted(
+                found, key=lambda pv: (pv[1].effective_from, pv[0]), reverse=True
+            ))
+            for name, found in sorted(grouped.items())
+        }
+        object.__setattr__(self, "_by_name", by_name)
+
+    def in_force(self, name: str, at: datetime) -> RuleSet | None:
+        """The version of rule set ``name`` in force at ``at``, or None."""
+        for version in self._by_name.get(name, ()):
+            if version.effective_from <= at and (
+                version.effective_to is None or at < version.effective_to
+            ):
+                return version
+        return None
+
+    def for_product(self, product_code: str, at: datetime) -> RuleSet | None:
+        """The rule set in force at ``at`` whose ``products`` include ``product_code``.
+
+        Each name contributes its version in force (a newer version that drops the
+        product hands it over, it does not fall back to an older one); of several
+        names, the latest ``effective_from`` wins, then the first name in sort order.
+        """
+        best: RuleSet | None = None
+        for name in self._by_name:
+            version = self.in_force(name, at)
+            if version is not None and product_code in version.products and (
+                best is None or version.effective_from > best.effective_from
+            ):
+                best = version
+        return best
 
 
 @attrs.frozen
