@@ -12,7 +12,8 @@ draft, reviewed by someone else, published, and retired::
 Re-importing the identical text is a no-op in every status; any other change of a
 reviewed, published or retired version is refused (import it as a new version).
 Publishing retires nothing: several versions of a set may be published at once and
-``RuleBook`` picks the one in force by effective time.
+``RuleBook`` picks the one in force by effective time (of two with the same effective
+time, the one published last).
 
 Each operation is one transaction: the version row is locked (``SELECT ... FOR
 UPDATE``), the status checked, the row changed and the audit row written together,
@@ -30,7 +31,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import attrs
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -186,7 +187,8 @@ class RuleStore:
     def __init__(self, engine: Engine, roles: RoleNames | None = None) -> None:
         self._engine = engine
         self._roles: RoleNames = roles if roles is not None else NoRoles()
-        self._parsed: dict[str, RuleSet] = {}  # digest -> parsed, for published_book
+        self._parsed: dict[str, RuleSet] = {}  # digest -> parsed
+        self._book: tuple[tuple[str, ...], RuleBook] | None = None  # by published digests
 
     def import_version(self, text: str, actor: str, now: datetime) -> Imported:
         """Import one TOML text as ``actor``: a new draft, an edit of a draft, or a no-op."""
@@ -261,15 +263,24 @@ class RuleStore:
         return self._parse(self.get(rule_set, version))
 
     def published_book(self) -> RuleBook:
-        """Every published version, parsed: what rating and quotes price with."""
-        query = (
-            select(rule_version)
-            .where(rule_version.c.status == RuleStatus.PUBLISHED.value)
-            .order_by(rule_version.c.rule_set, rule_version.c.effective_from,
-                      rule_version.c.version)
-        )
-        found = self._read(lambda conn: conn.execute(query).all())
-        return RuleBook(versions=tuple(self._parse(_version_from_row(row)) for row in found))
+        """Every published version, parsed: what rating and quotes price with.
+
+        Versions come in publishing order, so of two with the same effective time the
+        one published last is in force.  Parsed versions and the book itself are kept:
+        while nothing is published or retired, each call costs one small query.
+        """
+        digests = tuple(self._read(lambda conn: conn.execute(_PUBLISHED).scalars().all()))
+        cached = self._book
+        if cached is not None and cached[0] == digests:
+            return cached[1]
+        missing = [digest for digest in digests if digest not in self._parsed]
+        if missing:
+            query = select(rule_version).where(rule_version.c.digest.in_(missing))
+            for row in self._read(lambda conn: conn.execute(query).all()):
+                self._parse(_version_from_row(row))
+        book = RuleBook(versions=tuple(self._parsed[digest] for digest in digests))
+        self._book = (digests, book)
+        return book
 
     def diff(self, rule_set: str, old: str, new: str) -> str:
         """A unified diff of two versions' sources ("" when they are identical)."""
@@ -345,6 +356,21 @@ class RuleStore:
                     return work(conn)
         except SQLAlchemyError as exc:
             raise _unavailable(exc) from exc
+
+
+# Digests of the published versions in publishing order (the latest publish of each).
+_LAST_PUBLISH = (
+    select(rule_audit.c.version_id, func.max(rule_audit.c.id).label("publish_id"))
+    .where(rule_audit.c.action == AuditAction.PUBLISH.value)
+    .group_by(rule_audit.c.version_id)
+    .subquery()
+)
+_PUBLISHED = (
+    select(rule_version.c.digest)
+    .join(_LAST_PUBLISH, _LAST_PUBLISH.c.version_id == rule_version.c.id)
+    .where(rule_version.c.status == RuleStatus.PUBLISHED.value)
+    .order_by(_LAST_PUBLISH.c.publish_id)
+)
 
 
 def _prepare(text: str) -> _Text:

@@ -492,10 +492,32 @@ class TestReading:
         assert (loaded.name, loaded.version, loaded.author) == ("saas-pc2", "2026.11.1", "alice")
         assert loaded.products == frozenset({"PC2"})
 
-    def test_published_book_is_parsed_once(self, store):
-        """The same published version gives the same parsed object on every call."""
+    def test_published_book_is_kept_while_unchanged(self, store):
+        """The book is built once while nothing is published or retired, then rebuilt."""
         at_status(store, RuleStatus.PUBLISHED)
-        assert store.published_book().versions[0] is store.published_book().versions[0]
+        book = store.published_book()
+        assert store.published_book() is book
+        store.retire("saas-pc2", "2026.11.1", "dave", LATER)
+        assert store.published_book().versions == ()
+
+    def test_published_book_in_publishing_order(self, store):
+        """The book lists versions in the order they were published."""
+        store.import_versions([rule_text("1"), rule_text("2")], "alice", NOW)
+        for version in ("2", "1"):
+            store.review("saas-pc2", version, "bob", NOW)
+            store.publish("saas-pc2", version, "dave", NOW)
+        assert [v.version for v in store.published_book().versions] == ["2", "1"]
+
+    def test_the_last_published_wins_a_tie(self, store):
+        """Of two versions effective from the same time, the one published last is in force."""
+        store.import_versions([rule_text("1"), rule_text("2", price="0.60")], "alice", NOW)
+        store.review("saas-pc2", "1", "bob", NOW)
+        store.review("saas-pc2", "2", "bob", NOW)
+        store.publish("saas-pc2", "2", "dave", NOW)
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        assert store.published_book().in_force("saas-pc2", at).version == "2"
+        store.publish("saas-pc2", "1", "dave", LATER)
+        assert store.published_book().in_force("saas-pc2", at).version == "1"
 
 
 class TestRaces:
