@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from billingcenter.commands import rules as rules_command
 from billingcenter.ledger import migrate
 from tests.ledger.test_rules_store import reset_database, rule_text
 
+CONF_RULES = Path(__file__).resolve().parents[2] / "conf" / "rules"
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
 CONFIG = """\
 [database]
@@ -191,6 +193,23 @@ class TestWorkflow:
         assert code == 2
         assert err == (
             "error: UNKNOWN_RULE_VERSION: no version '1.0' of rule set 'saas-pc2' was imported\n")
+
+
+class TestShippedRuleSets:
+    def test_conf_rules_import_review_publish(self, home, capsys):
+        """Every rule set in conf/rules imports as alice; bob and dave bring it to production."""
+        files = sorted(CONF_RULES.glob("*.toml"))
+        assert len(files) >= 5
+        code, out, err = run(capsys, "import", *map(str, files), "--as", "alice")
+        assert (code, err) == (0, "")
+        names = [line.split()[1] for line in out.splitlines()]
+        assert all(line.startswith("imported ") for line in out.splitlines())
+        for name in names:
+            assert run(capsys, "review", name, "2026.11.1", "--as", "bob")[0] == 0
+            assert run(capsys, "publish", name, "2026.11.1", "--as", "dave")[0] == 0
+        rows = listing(capsys).splitlines()[1:]
+        assert sorted(row.split()[0] for row in rows) == sorted(names)
+        assert {row.split()[2] for row in rows} == {"published"}
 
 
 class TestReading:
