@@ -22,6 +22,7 @@ from billingcenter.errors import (
     DuplicateConflict,
     InvalidArgument,
     InvalidState,
+    NoRule,
     NotImplementedYet,
     UnknownOrder,
     UnknownProduct,
@@ -35,6 +36,8 @@ from billingcenter.model import (
     StateEvent,
     Usage,
 )
+from billingcenter.rating.model import Quote, QuoteRequest, RatingError, RuleBook
+from billingcenter.rating.quote import quote
 
 T = TypeVar("T")
 log = Logger()
@@ -119,13 +122,15 @@ class BillingService:
     run: Runner
     clock: Callable[[], datetime]
     batcher: UsageBatcher
+    rules: Callable[[], RuleBook] = RuleBook  # the published rules (blocking; on the pool)
 
     @classmethod
     def create(
-        cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 1
+        cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 1,
+        rules: Callable[[], RuleBook] = RuleBook,
     ) -> BillingService:
         """Build a service with its usage batcher."""
-        return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency))
+        return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency), rules)
 
     def install_order(self, order: Order) -> Deferred[Receipt]:
         """Mirror a new order line."""
@@ -149,9 +154,15 @@ class BillingService:
         key = f"{change.payer_id}/{change.product_code}"
         return self._keep_refusal(answer, "changeAccountNum", key, change)
 
-    def get_total_price(self, request: Any) -> Any:
-        """Price quotes arrive with the rating work (issue: rating, part 2)."""
-        raise NotImplementedYet("getTotalPrice is not implemented yet")
+    def get_total_price(self, request: QuoteRequest) -> Deferred[Quote]:
+        """Quote a price under the rules in force at ``request.at``."""
+        return self.run(self._quote, request)
+
+    def _quote(self, request: QuoteRequest) -> Quote:
+        try:
+            return quote(request, self.rules())
+        except RatingError as exc:
+            raise NoRule(str(exc)) from exc
 
     def pay_callback(self, notice: Any) -> Any:
         """Deduction outcomes arrive with the billing work (issue: billing, part 3)."""

@@ -23,6 +23,7 @@ from billingcenter.catalogue import load_catalogue
 from billingcenter.config import Config, ConfigError
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine, default_sqlite_url
+from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.store import SqlLedger
 from billingcenter.resource import HessianResource, make_site
 from billingcenter.service import BillingService
@@ -117,7 +118,8 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     authenticator = Authenticator.from_callers(config.callers) if config.callers else None
     url = database_url(config)
     prepare_schema(url)
-    ledger = SqlLedger(create_engine(url), config.limits)
+    engine = create_engine(url)
+    ledger = SqlLedger(engine, config.limits)
     if config.catalogue_file is not None:
         ledger.sync_products(load_catalogue(config.catalogue_file))
     pool = ThreadPool(minthreads=1, maxthreads=config.threads, name="billingcenter-db")
@@ -128,7 +130,9 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
         # the one a caller saw are the same value.
         return datetime.fromtimestamp(int(reactor.seconds() * 1000) / 1000, UTC)
 
-    billing = BillingService.create(ledger, run, clock, config.write_batches)
+    rules = RuleStore(engine, config.roles)
+    billing = BillingService.create(ledger, run, clock, config.write_batches,
+                                    rules=rules.published_book)
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)

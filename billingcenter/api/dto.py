@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from billingcenter.errors import BillingError, InvalidArgument
-from billingcenter.hessian import HessianObject
+from billingcenter.hessian import HessianObject, Long
 from billingcenter.model import AccountNumChange, Order, Receipt, StateEvent, StateKind, Usage
+from billingcenter.rating.model import Quote, QuoteRequest
 
 PACKAGE = "org.billingcenter.api."
 SERVICE_OP = PACKAGE + "ServiceOp"
@@ -22,6 +23,8 @@ ORDER_STATE_CHANGE = PACKAGE + "OrderStateChange"
 PRICE_REQUEST = PACKAGE + "PriceRequest"
 PAY_NOTICE = PACKAGE + "PayNotice"
 RECEIPT = PACKAGE + "Receipt"
+PRICE_QUOTE = PACKAGE + "PriceQuote"
+PRICE_LINE = PACKAGE + "PriceLine"
 BILLING_EXCEPTION = PACKAGE + "BillingException"
 
 
@@ -148,6 +151,48 @@ def to_account_change(mm_id: Any, count: Any, product_code: Any, now: datetime) 
     if not -(2**31) <= count < 2**31:
         raise InvalidArgument(f"currentNum {count} does not fit a Java int")
     return AccountNumChange(mm_id, product_code, count, now)
+
+
+def to_quote_request(value: Any, now: datetime) -> QuoteRequest:
+    """A ``PriceRequest`` DTO as a model value; a null ``at`` means now."""
+    f = Fields(value, PRICE_REQUEST)
+    at = f.values.get("at")
+    request = QuoteRequest(
+        payer_id=f.text("payerId"),
+        product_code=f.text("productCode"),
+        plan_code=f.text("planCode"),
+        order_id=f.text("orderId"),
+        quantity=f.integer("quantity"),
+        days=f.integer("days"),
+        account_num=f.integer("accountNum"),
+        at=now if at is None else f.date("at"),
+        attributes=f.string_map("attributes"),
+    )
+    if not request.product_code:
+        raise InvalidArgument("productCode is required")
+    if min(request.quantity, request.days, request.account_num) < 0:
+        raise InvalidArgument("quantity, days and accountNum must not be negative")
+    return request
+
+
+def from_quote(quote: Quote) -> HessianObject:
+    """A ``Quote`` as the Java ``PriceQuote`` (fields in Caucho's order: primitives first)."""
+    lines = [
+        HessianObject(PRICE_LINE, {
+            "units": Long(int(line.units)),
+            "amountFen": Long(line.amount_fen),
+            "ruleId": line.rule_id,
+            "description": line.description,
+            "unitPrice": str(line.unit_price),
+        })
+        for line in quote.lines
+    ]
+    return HessianObject(PRICE_QUOTE, {
+        "totalFen": Long(quote.total_fen),
+        "ruleSet": quote.rule_set,
+        "ruleSetVersion": quote.rule_set_version,
+        "lines": lines,
+    })
 
 
 def from_receipt(receipt: Receipt) -> HessianObject:

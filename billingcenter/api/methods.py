@@ -56,6 +56,11 @@ def _change_account_num(service: Any, args: tuple[Any, ...]) -> Any:
     return service.change_account_num(change)
 
 
+def _get_total_price(service: Any, args: tuple[Any, ...]) -> Any:
+    (value,) = args
+    return service.get_total_price(dto.to_quote_request(value, service.clock()))
+
+
 def _passthrough(operation: str) -> Callable[[Any, tuple[Any, ...]], Any]:
     def invoke(service: Any, args: tuple[Any, ...]) -> Any:
         return getattr(service, operation)(*args)
@@ -79,7 +84,7 @@ METHODS: tuple[Method, ...] = (
         _dto_call("updateOrderState", "eventId", dto.to_state_event, "update_order_state"),
         dto.from_receipt,
     ),
-    Method("getTotalPrice", ("PriceRequest",), _passthrough("get_total_price")),
+    Method("getTotalPrice", ("PriceRequest",), _get_total_price, dto.from_quote),
     Method("payCallback", ("PayNotice",), _passthrough("pay_callback")),
     Method("changeAccountNum", ("string", "int", "string"), _change_account_num),
 )

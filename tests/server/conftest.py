@@ -252,7 +252,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> int | None:
 def start_server(workdir: Path, config_text: str | None) -> ServerProcess:
     """Start the server with this config (None: no --config) and wait until it listens."""
     data_dir = workdir / "data"
-    data_dir.mkdir()
+    data_dir.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "billingcenter", "serve",
            "--endpoint", "tcp:0:interface=127.0.0.1", "--data-dir", str(data_dir)]
     if config_text is not None:
@@ -284,13 +284,34 @@ def hash_password(password: str) -> str:
 
 
 def _catalogue_section() -> str:
-    return f"[catalogue]\nfile = {REPO / 'conf' / 'catalogue.toml'}\n"
+    return (f"[catalogue]\nfile = {REPO / 'conf' / 'catalogue.toml'}\n"
+            "[roles]\nauthors = alice\nreviewers = bob\npublishers = dave\n")
+
+
+def publish_shipped_rules(workdir: Path, config_text: str) -> None:
+    """Import every conf/rules file as alice; bob reviews, dave publishes (the real CLI)."""
+    config = workdir / "rules.ini"
+    config.write_text(config_text, encoding="utf-8")
+    data_dir = workdir / "data"
+    data_dir.mkdir(exist_ok=True)
+    base = [sys.executable, "-m", "billingcenter", "rules"]
+    where = ["--config", str(config), "--data-dir", str(data_dir)]
+    files = sorted(str(p) for p in (REPO / "conf" / "rules").glob("*.toml"))
+    _run([*base, "import", *files, "--as", "alice", *where], "rules import", cwd=REPO)
+    listing = subprocess.run([*base, "list", *where], capture_output=True, text=True,
+                             check=True, cwd=REPO).stdout.splitlines()[1:]
+    for name, version in (line.split()[:2] for line in listing):
+        _run([*base, "review", name, version, "--as", "bob", *where], "rules review", cwd=REPO)
+        _run([*base, "publish", name, version, "--as", "dave", *where], "rules publish",
+             cwd=REPO)
 
 
 @pytest.fixture(scope="session")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The server with no callers: auth off, loopback only."""
-    server = start_server(tmp_path_factory.mktemp("server-open"), _catalogue_section())
+    """The server with no callers: auth off, loopback only; the shipped rules published."""
+    workdir = tmp_path_factory.mktemp("server-open")
+    publish_shipped_rules(workdir, _catalogue_section())
+    server = start_server(workdir, _catalogue_section())
     try:
         yield server
     finally:
@@ -307,7 +328,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         + f"\n[caller:{REPORTING[0]}]\npassword_hash = {hash_password(REPORTING[1])}\n"
         + "methods = getTotalPrice\n"
     )
-    server = start_server(tmp_path_factory.mktemp("server-auth"), config)
+    workdir = tmp_path_factory.mktemp("server-auth")
+    publish_shipped_rules(workdir, config)
+    server = start_server(workdir, config)
     try:
         yield server
     finally:

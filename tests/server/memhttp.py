@@ -23,11 +23,14 @@ from billingcenter.auth import Authenticator
 from billingcenter.catalogue import load_catalogue
 from billingcenter.config import Caller
 from billingcenter.ledger.memory import MemoryLedger
+from billingcenter.rating.model import RuleBook
+from billingcenter.rating.ruleset import parse_rule_set
 from billingcenter.resource import BillingSite, HessianResource, make_site
 from billingcenter.service import BillingService
 
 NOW = datetime(2026, 11, 22, 8, 0, 0, 123000, tzinfo=UTC)
 CATALOGUE = Path(__file__).resolve().parents[2] / "conf" / "catalogue.toml"
+RULES = CATALOGUE.parent / "rules"
 
 
 def sync_run(f: Callable[..., Any], *args: Any) -> Any:
@@ -94,14 +97,21 @@ def parse_responses(data: bytes) -> list[Response]:
     return responses
 
 
+def shipped_rules() -> RuleBook:
+    """Every rule set shipped in conf/rules, as if published."""
+    return RuleBook(tuple(parse_rule_set(path.read_text(encoding="utf-8"))
+                          for path in sorted(RULES.glob("*.toml"))))
+
+
 def harness(ledger: Any = None, callers: tuple[Caller, ...] = (), max_body: int = 1 << 20,
             max_depth: int = 64, run: Callable[..., Any] = sync_run,
-            clock: Callable[[], datetime] = lambda: NOW) -> Harness:
+            clock: Callable[[], datetime] = lambda: NOW,
+            rules: Callable[[], RuleBook] = shipped_rules) -> Harness:
     """A site over a MemoryLedger holding the shipped catalogue."""
     if ledger is None:
         ledger = MemoryLedger()
         ledger.sync_products(load_catalogue(CATALOGUE))
-    service = BillingService.create(ledger, run, clock)
+    service = BillingService.create(ledger, run, clock, rules=rules)
     authenticator = Authenticator.from_callers(callers) if callers else None
     resource = HessianResource(service, method_table(), authenticator, max_depth)
     site = make_site(resource, max_body)

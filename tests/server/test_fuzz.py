@@ -46,7 +46,7 @@ def seeds() -> list[bytes]:
             "changedAt": when})]),
         ("changeAccountNum", ["fz-unknown-payer", 7, "PC2"]),
         ("getTotalPrice", [HessianObject(API + "PriceRequest", {
-            "payerId": "fz-payer", "productCode": "PC2", "quantity": Long(1), "days": 1,
+            "payerId": "fz-payer", "productCode": "FZ-NO-PRODUCT", "quantity": Long(1), "days": 1,
             "accountNum": 2, "at": when, "attributes": {}})]),
         ("payCallback", [HessianObject(API + "PayNotice", {
             "serial": "fz-s", "deductionId": "fz-d", "payerId": "fz-payer",

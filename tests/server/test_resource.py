@@ -12,7 +12,8 @@ from twisted.python.failure import Failure
 
 from billingcenter.auth import hash_password
 from billingcenter.config import Caller
-from billingcenter.hessian import Fault, HessianObject
+from billingcenter.hessian import Fault, HessianObject, Long
+from billingcenter.rating.model import RuleBook
 from billingcenter.hessian.decoder import decode_reply
 from billingcenter.hessian.encoder import encode_call
 from tests.server.memhttp import NOW, harness, parse_responses, raw_request
@@ -117,11 +118,58 @@ class TestReplies:
         assert after == before
 
     def test_not_implemented_yet(self):
-        """getTotalPrice and payCallback answer NOT_IMPLEMENTED until rating and billing land."""
+        """payCallback answers NOT_IMPLEMENTED until the billing work lands."""
+        fault = fault_of(harness(), "payCallback", HessianObject(API + "PayNotice", {}))
+        assert fault.detail.fields["code"] == "NOT_IMPLEMENTED"
+
+
+def price_request(**changes):
+    fields = {"payerId": "boss", "productCode": "SMS-NOTIFY", "planCode": "SMS-PER-USE",
+              "orderId": None, "quantity": Long(1500), "days": 0, "accountNum": 0, "at": NOW,
+              "attributes": {}}
+    fields.update(changes)
+    return HessianObject(API + "PriceRequest", fields)
+
+
+class TestGetTotalPrice:
+    @pytest.mark.parametrize("version", VERSIONS)
+    def test_tiered_quote(self, version):
+        """1,500 SMS: 1,000 at 0.05 and 500 at 0.045 = 72.50 yuan, as a typed PriceQuote."""
+        reply, _ = call(harness(), "getTotalPrice", price_request(), version=version)
+        assert reply.type == API + "PriceQuote"
+        assert reply.fields["totalFen"] == 7250
+        assert (reply.fields["ruleSet"], reply.fields["ruleSetVersion"]) == (
+            "saas-sms-notify", "2026.11.1")
+        lines = [(line.fields["units"], line.fields["unitPrice"], line.fields["amountFen"])
+                 for line in reply.fields["lines"]]
+        assert lines == [(1000, "0.05", 5000), (500, "0.045", 2250)]
+
+    def test_daily_accounts_quote(self):
+        """PC2 for 30 days at 5 accounts: 150 account-days at 0.50 = 75 yuan."""
+        reply, _ = call(harness(), "getTotalPrice", price_request(
+            productCode="PC2", planCode="PC2-DAILY-ACCOUNTS", quantity=0, days=30,
+            accountNum=5))
+        assert reply.fields["totalFen"] == 7500
+
+    def test_no_rule(self):
+        """A product no published rule prices is NO_RULE."""
+        fault = fault_of(harness(), "getTotalPrice", price_request(productCode="NOTHING"))
+        assert fault.detail.fields["code"] == "NO_RULE"
+
+    def test_no_rules_published(self):
+        """With nothing published every quote is NO_RULE."""
+        fault = fault_of(harness(rules=RuleBook), "getTotalPrice", price_request())
+        assert fault.detail.fields["code"] == "NO_RULE"
+
+    @pytest.mark.parametrize("changes", [{"productCode": None}, {"quantity": Long(-1)},
+                                         {"days": -2}, {"at": "today"}])
+    def test_invalid_request(self, changes):
+        """A malformed request is INVALID_ARGUMENT and stores nothing."""
         h = harness()
-        for method, dto in (("getTotalPrice", "PriceRequest"), ("payCallback", "PayNotice")):
-            fault = fault_of(h, method, HessianObject(API + dto, {}))
-            assert fault.detail.fields["code"] == "NOT_IMPLEMENTED"
+        before = h.ledger.row_counts()
+        fault = fault_of(h, "getTotalPrice", price_request(**changes))
+        assert fault.detail.fields["code"] == "INVALID_ARGUMENT"
+        assert h.ledger.row_counts() == before
 
 
 class TestRefusals:

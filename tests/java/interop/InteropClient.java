@@ -20,6 +20,8 @@ import org.billingcenter.api.BillingService;
 import org.billingcenter.api.Order;
 import org.billingcenter.api.OrderStateChange;
 import org.billingcenter.api.PayNotice;
+import org.billingcenter.api.PriceLine;
+import org.billingcenter.api.PriceQuote;
 import org.billingcenter.api.PriceRequest;
 import org.billingcenter.api.Receipt;
 import org.billingcenter.api.ServiceOp;
@@ -347,24 +349,36 @@ public final class InteropClient {
             }
         });
 
-        // not yet implemented -------------------------------------------------------
+        // getTotalPrice: 10 SMS at 0.05 yuan under the published saas-sms-notify rules ----
         check("getTotalPrice", new Check() {
             public String run() throws Throwable {
-                return expectCode("NOT_IMPLEMENTED", new Check() {
+                PriceRequest request = new PriceRequest();
+                request.setPayerId(payer);
+                request.setProductCode("SMS-NOTIFY");
+                request.setPlanCode("SMS-PER-USE");
+                request.setOrderId(smsOrder);
+                request.setQuantity(10L);
+                request.setAt(new Date(now));
+                request.setAttributes(Collections.singletonMap("channel", "app"));
+                return requireQuote(service.getTotalPrice(request), 50L, 10L, "0.05");
+            }
+        });
+        check("getTotalPrice.noRule", new Check() {
+            public String run() throws Throwable {
+                return expectCode("NO_RULE", new Check() {
                     public String run() throws Throwable {
                         PriceRequest request = new PriceRequest();
                         request.setPayerId(payer);
-                        request.setProductCode("SMS-NOTIFY");
-                        request.setPlanCode("SMS-PER-USE");
-                        request.setOrderId(smsOrder);
-                        request.setQuantity(10L);
+                        request.setProductCode("NO-SUCH-PRODUCT");
+                        request.setQuantity(1L);
                         request.setAt(new Date(now));
-                        request.setAttributes(Collections.singletonMap("channel", "app"));
                         return String.valueOf(service.getTotalPrice(request));
                     }
                 });
             }
         });
+
+        // not yet implemented -------------------------------------------------------
         check("payCallback", new Check() {
             public String run() throws Throwable {
                 return expectCode("NOT_IMPLEMENTED", new Check() {
@@ -507,6 +521,31 @@ public final class InteropClient {
             return describe(e);
         }
         throw new AssertionError("expected BillingException " + code + ", got " + answer);
+    }
+
+    /** A typed PriceQuote of one typed PriceLine with these figures. */
+    private static String requireQuote(Object value, long totalFen, long units,
+                                       String unitPrice) {
+        if (!(value instanceof PriceQuote)) {
+            throw new AssertionError("expected a PriceQuote, got "
+                + (value == null ? "null" : value.getClass().getName() + " " + value));
+        }
+        PriceQuote quote = (PriceQuote) value;
+        if (quote.getTotalFen() != totalFen || quote.getRuleSet() == null
+            || quote.getRuleSetVersion() == null || quote.getLines() == null
+            || quote.getLines().size() != 1) {
+            throw new AssertionError("unexpected quote " + quote);
+        }
+        Object first = quote.getLines().get(0);
+        if (!(first instanceof PriceLine)) {
+            throw new AssertionError("expected a PriceLine, got " + first.getClass().getName());
+        }
+        PriceLine line = (PriceLine) first;
+        if (line.getUnits() != units || !unitPrice.equals(line.getUnitPrice())
+            || line.getAmountFen() != totalFen) {
+            throw new AssertionError("unexpected line " + line);
+        }
+        return quote.getClass().getName() + " " + quote;
     }
 
     private static String requireReceipt(Object value, String key) {

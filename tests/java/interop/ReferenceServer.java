@@ -22,6 +22,7 @@ import org.billingcenter.api.BillingService;
 import org.billingcenter.api.Order;
 import org.billingcenter.api.OrderStateChange;
 import org.billingcenter.api.PayNotice;
+import org.billingcenter.api.PriceLine;
 import org.billingcenter.api.PriceQuote;
 import org.billingcenter.api.PriceRequest;
 import org.billingcenter.api.Receipt;
@@ -148,8 +149,24 @@ public final class ReferenceServer {
             return record("op:" + op.getOpId(), op.getOpId(), content);
         }
 
+        /** A stand-in for the shipped SMS rule (0.05 yuan per message, first tier only). */
         public PriceQuote getTotalPrice(PriceRequest request) {
-            throw new BillingException("NOT_IMPLEMENTED", "getTotalPrice is not implemented yet");
+            if (!"SMS-NOTIFY".equals(request.getProductCode())) {
+                throw new BillingException("NO_RULE", "no published rule prices "
+                    + request.getProductCode());
+            }
+            PriceLine line = new PriceLine();
+            line.setRuleId("sms-per-use");
+            line.setDescription("SMS per message");
+            line.setUnits(request.getQuantity());
+            line.setUnitPrice("0.05");
+            line.setAmountFen(request.getQuantity() * 5L);
+            PriceQuote quote = new PriceQuote();
+            quote.setTotalFen(line.getAmountFen());
+            quote.setRuleSet("saas-sms-notify");
+            quote.setRuleSetVersion("2026.11.1");
+            quote.setLines(java.util.Collections.singletonList(line));
+            return quote;
         }
 
         public Receipt payCallback(PayNotice notice) {
