@@ -13,9 +13,9 @@ from twisted.python.failure import Failure
 from billingcenter.auth import hash_password
 from billingcenter.config import Caller
 from billingcenter.hessian import Fault, HessianObject, Long
-from billingcenter.rating.model import RuleBook
 from billingcenter.hessian.decoder import decode_reply
 from billingcenter.hessian.encoder import encode_call
+from billingcenter.rating.model import RuleBook
 from tests.server.memhttp import NOW, harness, parse_responses, raw_request
 
 API = "org.billingcenter.api."
