@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -134,10 +134,13 @@ def _prefix(prefixes: tuple[str, ...]) -> tuple[ValueTest, ValueTest, None]:
 
 
 def _range(low: Decimal | None, high: Decimal | None) -> tuple[ValueTest, ValueTest, None]:
-    def inside(n: Decimal) -> bool:
-        return (low is None or n >= low) and (high is None or n <= high)
+    inside = _within(_compact(low), _compact(high))
 
     def positive(value: str | None) -> bool:
+        if value is None:
+            return False
+        if value.isdigit() and value.isascii():  # the common case: whole, non-negative
+            return inside(int(value))
         n = number(value)
         return n is not None and inside(n)
 
@@ -146,6 +149,24 @@ def _range(low: Decimal | None, high: Decimal | None) -> tuple[ValueTest, ValueT
         return n is not None and not inside(n)
 
     return positive, negative, None
+
+
+def _within(low: int | Decimal | None, high: int | Decimal | None) -> Callable[[Any], bool]:
+    """The bound test of a number (int and Decimal compare exactly with each other)."""
+    if low is not None and high is not None:
+        return lambda n: low <= n <= high
+    if low is not None:
+        return lambda n: n >= low
+    if high is not None:
+        return lambda n: n <= high
+    return lambda n: True
+
+
+def _compact(bound: Decimal | None) -> int | Decimal | None:
+    """A whole bound as an int: int-to-int comparisons are the cheapest."""
+    if bound is not None and bound == bound.to_integral_value():
+        return int(bound)
+    return bound
 
 
 def _strings(values: list[Any], field: str) -> frozenset[str]:

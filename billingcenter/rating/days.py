@@ -36,16 +36,25 @@ from billingcenter.rating.model import AccountCount, OrderHistory
 
 Interval = tuple[datetime, datetime | None]
 
-_STARTS = frozenset({StateKind.ACTIVE, StateKind.RESUMED})
-_ENDS = frozenset({StateKind.CANCELLED, StateKind.EXPIRED})
+_ACTIVE, _RESUMED = StateKind.ACTIVE, StateKind.RESUMED
+_CANCELLED, _EXPIRED = StateKind.CANCELLED, StateKind.EXPIRED
 _ONE_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# the last business day found, with its bounds: (tz, start, end, day); a memo, no state
+_last_day: tuple[ZoneInfo | None, datetime, datetime, date] = (None, _EPOCH, _EPOCH, date.min)
 
 
 def business_day(moment: datetime, tz: ZoneInfo) -> date:
     """The business day ``moment`` (an aware datetime) falls on in ``tz``."""
     if moment.tzinfo is None:
         raise ValueError(f"expected an aware datetime, got {moment!r}")
-    return moment.astimezone(tz).date()
+    global _last_day
+    last_tz, start, end, day = _last_day
+    if last_tz is tz and start <= moment < end:  # records come in runs of one day
+        return day
+    day = moment.astimezone(tz).date()
+    _last_day = (tz, *day_bounds(day, tz), day)
+    return day
 
 
 @lru_cache(maxsize=4096)
@@ -85,15 +94,15 @@ def timeline(
     since: datetime | None = activated  # active since, None while inactive
     for event in sorted(events, key=_event_order):
         at = event.changed_at if event.changed_at > activated else activated
-        kind = event.kind
-        if kind in _STARTS:
+        kind = event.kind  # compared by identity: hashing an Enum is slow
+        if kind is _RESUMED or kind is _ACTIVE:
             if since is None:
                 since = at
         elif since is not None:  # PAUSED, CANCELLED or EXPIRED of an active order
             if at > since:
                 intervals.append((since, at))
             since = None
-        if kind in _ENDS:
+        if kind is _CANCELLED or kind is _EXPIRED:
             return tuple(intervals), at
     if since is not None:
         intervals.append((since, None))

@@ -105,6 +105,8 @@ def _units(facts: UsageFacts, price: Price, duration: str | None, explanation: d
 def _seconds(duration: str | None, op_id: str) -> int:
     if duration is None:
         raise RatingError(f"record {op_id}: a duration rule needs the attribute 'duration'")
+    if duration.isascii() and duration.isdigit():
+        return int(duration)
     value = number(duration)
     if value is None or value != value.to_integral_value() or value < 0:
         raise RatingError(
