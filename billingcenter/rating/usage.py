@@ -64,12 +64,7 @@ def rate_usage(
     explanation = {"source": facts.op_id, "mode": "duration" if is_duration else "per_use",
                    "user": facts.user_id}
     units = _units(facts, price, attributes.get(DURATION), explanation)
-    free = free_units(price.trial_uses, facts.prior_units, units) if price.trial_uses else 0
-    if price.trial_uses:
-        explanation["free_units"] = str(free)
-        explanation["trial"] = (
-            f"{free} of {units} units free (first {price.trial_uses} units of the order)"
-        )
+    free = _free(price, facts.prior_units, units, explanation) if price.trial_uses else 0
     fee = is_duration and bool(price.connect_fee) and not (free and free == units)
     if fee:
         explanation["connect_fee"] = str(price.connect_fee)
@@ -100,6 +95,16 @@ def _units(facts: UsageFacts, price: Price, duration: str | None, explanation: d
             raise RatingError(f"record {facts.op_id}: quantity {units} is negative")
     explanation["units"] = str(units)
     return units
+
+
+def _free(price: Price, prior: int, units: int, explanation: dict[str, str]) -> int:
+    """How many of the record's units the order's trial still covers (explained)."""
+    free = free_units(price.trial_uses, prior, units)
+    explanation["free_units"] = str(free)
+    explanation["trial"] = (
+        f"{free} of {units} units free (first {price.trial_uses} units of the order)"
+    )
+    return free
 
 
 def _seconds(duration: str | None, op_id: str) -> int:
