@@ -337,8 +337,13 @@ class BatchBuilder:
         self._duplicates = 0
 
     def add(self, checker: RowChecker, fields: list[str], line: int, names: Sequence[str],
-            error_key: str = "", closes: int | None = None) -> None:
-        """Check, rate and queue one row (``error_key``: the key of the error it replaces)."""
+            error_key: str = "", closes: int | None = None, source: str = "") -> None:
+        """Check, rate and queue one row.
+
+        For ``errors recycle``: ``error_key`` is the key of the open error a rejection
+        updates, ``closes`` the id of the error that acceptance settles, ``source`` the
+        file the row came from (default: the builder's).
+        """
         self._read += 1
         self._tally.read += 1
         try:
@@ -353,7 +358,7 @@ class BatchBuilder:
                 extras["duration"] = str(seconds)
             charge = self._rater.rate(key, at, payer, product, item, user, quantity, extras)
         except Rejected as rejected:
-            self._reject(rejected, fields, line, names, error_key)
+            self._reject(rejected, fields, line, names, error_key, source)
             return
         self._keys.add(key)
         self.records.append(
@@ -383,15 +388,18 @@ class BatchBuilder:
         self._reject(rejected, fields, line, names, error_key)
 
     def _reject(self, rejected: Rejected, fields: list[str], line: int, names: Sequence[str],
-                error_key: str) -> None:
+                error_key: str, source: str = "") -> None:
         self._tally.rejected[rejected.code] += 1
         width = len(names)
         row = dict(zip(names, fields[:width], strict=False))
-        payload: dict[str, Any] = {"file": self._source, "line": line,
+        source = source or self._source
+        payload: dict[str, Any] = {"file": source, "line": line,
                                    "rule_set": self._rater.rule_set, "row": row}
-        if len(fields) > width and rejected.code == EXTRA_COLUMN:
+        if rejected.code == EXTRA_COLUMN:
             payload["extra_fields"] = fields[width:]
-        key = error_key or row.get("record_key") or f"{self._source}:{line}"
+        elif rejected.code == MISSING_COLUMN:
+            payload["columns"] = list(names)  # the row dict alone would hide the gap
+        key = error_key or row.get("record_key") or f"{source}:{line}"
         self.rejections.append(Rejection(
             key, rejected.code, rejected.reason,
             json.dumps(payload, ensure_ascii=False),
@@ -426,7 +434,11 @@ def load_file(
     with path.open("rb") as stream:
         lines = Lines(stream)
         rows = csv.reader(lines)
-        header = parse_header(_first_row(rows, lines, path))
+        try:
+            header = parse_header(_first_row(rows, lines, path))
+        except FileFormatError as exc:
+            raise FileFormatError(str(exc) if str(exc).startswith(f"{path}:")
+                                  else f"{path}: {exc}") from None
         checker = RowChecker(header, now, limits)
         file_id = store.start(str(path), digest, rater.rule_set, now)
         tally = Tally()

@@ -356,6 +356,7 @@ class TestRejections:
         assert payload == {
             "file": "rejects.csv", "line": 3, "rule_set": RULE_SET,
             "row": dict(zip(HEADER.split(","), REJECTS[0][0].split(","), strict=False)),
+            "columns": HEADER.split(","),
         }
         assert json.loads(rows[1].payload)["extra_fields"] == ["x"]
 
