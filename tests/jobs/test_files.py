@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -467,3 +468,26 @@ class TestCrash:
             load_file(path, CrashingStore(engine, fatal=1), rater(), NOW, batch_size=100)
         assert counts(engine) == (0, 0, 0)
         assert table(engine, usage_file)[0].rows_read == 0
+
+
+class TestConcurrentLoads:
+    def test_two_loads_of_one_file_at_once_store_each_record_once(self, engine, tmp_path):
+        """Two loaders racing through the same file: every record and charge exactly once."""
+        rows = [f"c{i:04d},2026-11-02T00:30:00+08:00,CT,,61,MOC,CT,010" for i in range(400)]
+        path = write_csv(tmp_path / "race.csv", rows)
+        results: list = []
+        barrier = threading.Barrier(2)
+
+        def run() -> None:
+            barrier.wait()
+            results.append(load(engine, path, batch_size=50))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(r.accepted + r.duplicates for r in results) == [400, 400]
+        assert sum(r.accepted for r in results) == 400
+        assert counts(engine) == (400, 400, 0)
+        assert sum(c[3] for c in charges_by_key(engine).values()) == 400 * 12
