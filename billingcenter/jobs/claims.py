@@ -24,13 +24,16 @@ must be unique among processes running at the same time (``host:pid`` by default
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
+from sqlalchemy import literal_column
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from billingcenter.ledger import charges
 from billingcenter.ledger.charges import DONE, RUNNING, ChunkResult, Claim
@@ -93,6 +96,19 @@ class RunSummary:
 
 class ClaimLost(Exception):
     """The chunk's claim was taken over while this owner rated it; its work is undone."""
+
+
+def new_run_id() -> str:
+    """A fresh run id (the ``charge.run_id`` of what one run writes)."""
+    return uuid.uuid4().hex
+
+
+def chunk_number(column: Any, size: int, mysql: bool) -> ColumnElement[int]:
+    """Which chunk of ``size`` ids a positive integer id falls in (integer division)."""
+    shifted = (column - literal_column("1")).self_group()
+    divisor: ColumnElement[int] = literal_column(str(int(size)))
+    # Integer division: MySQL DIV; SQLite divides integers as integers.
+    return shifted.op("DIV" if mysql else "/")(divisor)
 
 
 def retrying(work: Callable[[], T]) -> T:
@@ -161,13 +177,13 @@ def run_chunks(
     engine: Engine,
     summary: RunSummary,
     plan: Iterable[PlannedChunk],
+    plan_started: datetime,
     clock: Clock,
     stale_after: timedelta,
     redo: Redo,
     rate_chunk: RateChunk,
 ) -> RunSummary:
-    """Claim and rate each planned chunk in turn; the summary of what this run did."""
-    plan_started = clock()
+    """Claim and rate each chunk planned at ``plan_started``; what this run did."""
     with engine.connect() as conn:
         known = charges.day_claims(conn, summary.job, summary.day)
     for planned in plan:

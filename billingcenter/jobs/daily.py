@@ -20,14 +20,13 @@ already rated is not looked at again: charges are never changed, only appended.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,7 +36,9 @@ from billingcenter.jobs.claims import (
     Clock,
     PlannedChunk,
     RunSummary,
+    chunk_number,
     day_chunk_size,
+    new_run_id,
     retrying,
     run_chunks,
 )
@@ -99,11 +100,6 @@ def _may_match(rule: Rule, product_code: str) -> bool:
     return products is None or product_code in products
 
 
-def new_run_id() -> str:
-    """A fresh run id (the ``charge.run_id`` of what one run writes)."""
-    return uuid.uuid4().hex
-
-
 def rate_day_job(
     engine: Engine,
     book: RuleBook,
@@ -131,7 +127,9 @@ def rate_day_job(
         window = _Window(day, tz, start, end, size, prices)
         plan = _plan(engine, window)
         worker = _Worker(engine, window, rate, clock, summary.run_id)
-        summary = run_chunks(engine, summary, plan, clock, stale_after, _redo, worker.rate_chunk)
+        summary = run_chunks(
+            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk
+        )
     return attrs.evolve(summary, seconds=(clock() - started).total_seconds())
 
 
@@ -165,14 +163,6 @@ class _Window:
                 o.status_changed_at >= self.start,
             ),
         )
-
-
-def chunk_number(column: Any, size: int, mysql: bool) -> ColumnElement[int]:
-    """Which chunk of ``size`` ids a positive integer id falls in (integer division)."""
-    shifted = (column - literal_column("1")).self_group()
-    divisor: ColumnElement[int] = literal_column(str(int(size)))
-    # Integer division: MySQL DIV; SQLite divides integers as integers.
-    return shifted.op("DIV" if mysql else "/")(divisor)
 
 
 def _plan(engine: Engine, window: _Window) -> list[PlannedChunk]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from billingcenter.jobs.daily import DayPrices, chunk_number, rate_day_job
+from billingcenter.jobs.claims import chunk_number
+from billingcenter.jobs.daily import DayPrices, rate_day_job
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.model import StateKind
 from billingcenter.rating.daily import rate_day
