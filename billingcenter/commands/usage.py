@@ -23,7 +23,14 @@ from sqlalchemy.exc import DBAPIError
 
 from billingcenter.config import Config, load_config
 from billingcenter.errors import Unavailable
-from billingcenter.jobs.files import BATCH_SIZE, FileFormatError, LoadResult, Rater, load_file
+from billingcenter.jobs.files import (
+    BATCH_SIZE,
+    WRITERS,
+    FileFormatError,
+    LoadResult,
+    Rater,
+    load_file,
+)
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.files import FileStore
 from billingcenter.ledger.rules import RuleStore
@@ -91,7 +98,7 @@ def with_engine(config: Config, work: Callable[[Engine], T]) -> T:
 
     url = database_url(config)
     prepare_schema(url)
-    engine = create_engine(url, pool_size=2)  # the reader and the batch writer
+    engine = create_engine(url, pool_size=WRITERS + 1)  # the reader and the batch writers
     try:
         return work(engine)
     finally:

@@ -25,7 +25,7 @@ import hashlib
 import json
 import operator
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from billingcenter.ledger.files import (
     FileStore,
     Rejection,
     Written,
+    compact_json,
 )
 from billingcenter.model import Order
 from billingcenter.rating.model import (
@@ -58,6 +59,7 @@ from billingcenter.rating.model import (
 from billingcenter.rating.usage import rate_usage
 
 BATCH_SIZE = 2000
+WRITERS = 2  # batches written at once (connections), while the next is built
 DEFAULT_LIMITS = Limits()
 REQUIRED_COLUMNS = ("record_key", "occurred_at")
 OPTIONAL_COLUMNS = (
@@ -88,7 +90,7 @@ _NO_ORDER = ""
 _ACTIVATED = datetime(2000, 1, 1, tzinfo=UTC)
 _ORDER_CACHE = 10_000
 _from_iso = datetime.fromisoformat
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_json = compact_json()
 
 
 class FileFormatError(Exception):
@@ -318,12 +320,19 @@ class LoadResult:
 
 
 class BatchBuilder:
-    """Turns rows into batches: checks, de-duplicates within the batch, rates."""
+    """Turns rows into batches: checks, drops repeated keys, rates.
 
-    def __init__(self, rater: Rater, source: str, tally: Tally) -> None:
+    A key accepted in this batch or in one of the ``remember`` batches before it is a
+    duplicate here: those batches may still be in flight, and the first row of a key
+    must win even if a later batch happens to commit first.
+    """
+
+    def __init__(self, rater: Rater, source: str, tally: Tally, remember: int = 2) -> None:
         self._rater = rater
         self._source = source
         self._tally = tally
+        self._earlier: deque[set[str]] = deque(maxlen=remember)
+        self._recent: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
@@ -348,7 +357,7 @@ class BatchBuilder:
         self._tally.read += 1
         try:
             key, at, payer, product, item, user, quantity, seconds, extras = checker.check(fields)
-            if key in self._keys:
+            if key in self._keys or key in self._recent:
                 self._duplicates += 1
                 if closes is not None:
                     self.closes[closes] = key
@@ -372,6 +381,9 @@ class BatchBuilder:
         """The batch built so far; a new one starts."""
         batch = Batch(self.records, self.charges, self.rejections, self.closes,
                       self._read, self._duplicates)
+        if self._earlier.maxlen:
+            self._earlier.append(self._keys)
+            self._recent = set().union(*self._earlier)
         self.reset()
         return batch
 
@@ -419,6 +431,7 @@ def load_file(
     now: datetime,
     limits: Limits = DEFAULT_LIMITS,
     batch_size: int = BATCH_SIZE,
+    writers: int = WRITERS,
     clock: Callable[[], float] = time.perf_counter,
 ) -> LoadResult:
     """Load one usage-record file (see the module docstring); FileFormatError if unusable.
@@ -444,9 +457,9 @@ def load_file(
         tally = Tally()
         try:
             failure = _stream(rows, lines, checker, header,
-                              BatchBuilder(rater, path.name, tally),
+                              BatchBuilder(rater, path.name, tally, remember=writers),
                               lambda batch: store.write_batch(file_id, batch, now), tally,
-                              batch_size)
+                              batch_size, writers)
         except BaseException as exc:
             _give_up(store, file_id, exc, now)
             raise
@@ -515,13 +528,18 @@ def _stream(
     write: Callable[[Batch], Written],
     tally: Tally,
     batch_size: int,
+    writers: int,
 ) -> str:
-    """Feed every row through ``builder``, writing full batches behind; the failure, if any."""
+    """Feed every row through ``builder``, writing full batches behind; the failure, if any.
+
+    Up to ``writers`` batches are written at once, each in its own transaction, while
+    the next one is built.
+    """
     names = header.names
     failure = ""
     last = rows.line_num
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-writer") as writer:
-        pending: Future[Written] | None = None
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="usage-writer") as pool:
+        pending: deque[Future[Written]] = deque()
         try:
             for fields in rows:
                 first, last = last + 1, rows.line_num
@@ -533,15 +551,14 @@ def _stream(
                 else:
                     builder.add(checker, fields, last, names)
                 if builder.size >= batch_size:
-                    batch = builder.take()
-                    if pending is not None:
-                        tally.add(pending.result())
-                    pending = writer.submit(write, batch)
+                    if len(pending) >= writers:
+                        tally.add(pending.popleft().result())
+                    pending.append(pool.submit(write, builder.take()))
         except csv.Error as exc:
             failure = f"the file breaks off after line {rows.line_num}: {exc}"
         batch = builder.take()
-        if pending is not None:
-            tally.add(pending.result())
         if batch.read:
-            tally.add(write(batch))
+            pending.append(pool.submit(write, batch))
+        while pending:
+            tally.add(pending.popleft().result())
     return failure
