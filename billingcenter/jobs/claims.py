@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -81,6 +81,7 @@ class RunSummary:
     amount_fen: int = 0  # their total
     errors: int = 0  # records no rule prices (usage; kept in error_record)
     seconds: float = 0.0
+    stopped: bool = False  # asked to stop before every planned chunk was looked at
 
     def add(self, result: ChunkResult) -> RunSummary:
         """This summary with one more rated chunk."""
@@ -173,21 +174,33 @@ def claim(
         return retrying(take_over)
 
 
+def never() -> bool:
+    """A stop signal that never fires."""
+    return False
+
+
 def run_chunks(
     engine: Engine,
     summary: RunSummary,
-    plan: Iterable[PlannedChunk],
+    plan: Sequence[PlannedChunk],
     plan_started: datetime,
     clock: Clock,
     stale_after: timedelta,
     redo: Redo,
     rate_chunk: RateChunk,
+    stop: Callable[[], bool] = never,
 ) -> RunSummary:
-    """Claim and rate each chunk planned at ``plan_started``; what this run did."""
+    """Claim and rate each chunk planned at ``plan_started``; what this run did.
+
+    ``stop`` is asked before each chunk: when it says so the run ends there (the
+    chunks left are rated by the next run).
+    """
+    summary = attrs.evolve(summary, planned=len(plan))
     with engine.connect() as conn:
         known = charges.day_claims(conn, summary.job, summary.day)
     for planned in plan:
-        summary = attrs.evolve(summary, planned=summary.planned + 1)
+        if stop():
+            return attrs.evolve(summary, stopped=True)
         seen = known.get(planned.chunk)
         if seen is not None and seen.status == DONE and not redo(seen, planned, plan_started):
             summary = attrs.evolve(summary, skipped=summary.skipped + 1)

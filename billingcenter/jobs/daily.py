@@ -38,6 +38,7 @@ from billingcenter.jobs.claims import (
     RunSummary,
     chunk_number,
     day_chunk_size,
+    never,
     new_run_id,
     retrying,
     run_chunks,
@@ -112,11 +113,13 @@ def rate_day_job(
     rate: RateDay = rate_day,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     run_id: str | None = None,
+    stop: Callable[[], bool] = never,
 ) -> RunSummary:
     """Rate business day ``day`` of every order in chunks of ``chunk`` orders.
 
     ``clock`` gives the current time (claims, ``rated_at``); ``owner`` names this
-    process among those sharing the run.  Returns what this process did.
+    process among those sharing the run; ``stop`` is asked before each chunk.  Returns
+    what this process did.
     """
     started = clock()
     start, end = day_bounds(day, tz)
@@ -128,7 +131,7 @@ def rate_day_job(
         plan = _plan(engine, window)
         worker = _Worker(engine, window, rate, clock, summary.run_id)
         summary = run_chunks(
-            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk
+            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk, stop
         )
     return attrs.evolve(summary, seconds=(clock() - started).total_seconds())
 

@@ -50,6 +50,7 @@ from billingcenter.jobs.claims import (
     RunSummary,
     chunk_number,
     day_chunk_size,
+    never,
     new_run_id,
     retrying,
     run_chunks,
@@ -103,8 +104,12 @@ def rate_usage_job(
     rate: RateUsage = rate_usage,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     run_id: str | None = None,
+    stop: Callable[[], bool] = never,
 ) -> RunSummary:
-    """Rate the unrated usage records of business day ``day`` in chunks of ``chunk``."""
+    """Rate the unrated usage records of business day ``day`` in chunks of ``chunk``.
+
+    ``clock``, ``owner`` and ``stop`` as for ``billingcenter.jobs.daily.rate_day_job``.
+    """
     started = clock()
     start, end = day_bounds(day, tz)
     size = day_chunk_size(engine, JOB, day, chunk)
@@ -113,7 +118,7 @@ def rate_usage_job(
     if plan:
         worker = _Worker(engine, book, tz, start, end, size, rate, clock, summary.run_id)
         summary = run_chunks(
-            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk
+            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk, stop
         )
     return attrs.evolve(summary, seconds=(clock() - started).total_seconds())
 
