@@ -5,10 +5,13 @@ config -> engine and ledger -> thread pool -> service -> Hessian resource -> lis
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from twisted.application import service
 from twisted.internet import defer
@@ -21,6 +24,7 @@ from billingcenter.api.methods import method_table
 from billingcenter.auth import Authenticator, check_listen_safety
 from billingcenter.catalogue import load_catalogue
 from billingcenter.config import Config, ConfigError
+from billingcenter.jobs.timer import DayRater, RatingTimer
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine, default_sqlite_url
 from billingcenter.ledger.rules import RuleStore
@@ -108,6 +112,16 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def business_zone(config: Config) -> ZoneInfo:
+    """The business time zone, or a ConfigError naming the bad value."""
+    try:
+        return ZoneInfo(config.business_time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"[business] time_zone {config.business_time_zone!r} is not a known time zone"
+        ) from exc
+
+
 def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     """Wire the daemon from its configuration."""
     if reactor is None:
@@ -115,6 +129,7 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
 
         reactor = global_reactor
     check_listen_safety(config.endpoint, config.auth_enabled)
+    tz = business_zone(config)
     authenticator = Authenticator.from_callers(config.callers) if config.callers else None
     url = database_url(config)
     prepare_schema(url)
@@ -136,6 +151,12 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)
+    # After the pool, so it stops first: a rating run in progress ends after its chunk.
+    rater = DayRater(engine, rules.published_book, tz, config.rating.chunk,
+                     f"{socket.gethostname()}:{os.getpid()}", clock)
+    RatingTimer(reactor, clock, config.rating, tz,
+                lambda day: deferToThreadPool(reactor, pool, rater, day),
+                on_stop=rater.stopping.set).setServiceParent(top)
     ListenService(reactor, config.endpoint, make_site(resource, config.max_body)).setServiceParent(
         top
     )

@@ -73,6 +73,15 @@ class TestServeRefusals:
         assert "max_body must be an integer" in result.stderr
 
 
+    def test_refuses_unknown_time_zone(self, tmp_path):
+        """An unknown business time zone: exit 2 naming it."""
+        ini = tmp_path / "b.ini"
+        ini.write_text("[business]\ntime_zone = Mars/Olympus\n")
+        result = cli("serve", "--config", str(ini), "--data-dir", str(tmp_path))
+        assert result.returncode == 2
+        assert "'Mars/Olympus' is not a known time zone" in result.stderr
+
+
 class TestCommands:
     def test_db_upgrade_and_current(self, tmp_path):
         """`db upgrade` migrates the embedded database; `db current` shows the version."""
