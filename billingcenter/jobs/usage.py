@@ -11,7 +11,9 @@ product when it occurred; charges go in with one INSERT (kind ``usage``, key
 
 ``prior_units`` (for ``trial_uses``) is the sum of the ``quantity`` of the order's
 records before this one in ``(occurred_at, op_id)`` order, whatever their state.  For a
-duration rule, whose units are increments, that counts records, not increments.
+duration rule, whose units are increments, that counts records, not increments.  It is
+computed only for records of a (product, plan) some rule with a trial may price (it is
+0 for the others, which no trial concerns); its cost grows with the order's history.
 
 Records no rule prices (no rule set in force for the product, no rule matching, or a
 record the rule cannot use, e.g. a duration rule without a ``duration``) stay unrated
@@ -163,12 +165,8 @@ class _Worker:
         self._rate = rate
         self._clock = clock
         self._run_id = run_id
-        self._trial_products = frozenset(
-            code
-            for version in book.versions
-            if any(rule.price.trial_uses for rule in version.rules)
-            for code in version.products
-        )
+        self._trials = _trial_plans(book)
+        self._rule_sets = _DayRuleSets(book, start, end)
 
     def rate_chunk(self, held: Claim, planned: PlannedChunk) -> ChunkResult | None:
         """Rate one claimed chunk and mark it done; None if the claim was taken over."""
@@ -193,9 +191,7 @@ class _Worker:
             conn.execution_options(**{READ_ONLY: True})
             with conn.begin():
                 records = fetch(conn, self._records_query(lo, hi), _RECORD_FIELDS)
-                trial_orders = sorted(
-                    {r[1] for r in records if r[9] in self._trial_products}
-                )
+                trial_orders = sorted({r[1] for r in records if _on_trial(self._trials, r)})
                 priors = self._priors(conn, trial_orders) if trial_orders else {}
                 open_errors = _open_errors(conn, [r[0] for r in records]) if reopened else set()
         return records, priors, open_errors
@@ -258,7 +254,7 @@ class _Worker:
                                                  activated_at, account_num)
             facts = UsageFacts(op_id, order, item, user, quantity, occurred_at,
                                json.loads(attributes), priors.get(op_id, 0))
-            rule_set = self._book.for_product(product, occurred_at)
+            rule_set = self._rule_sets.at(product, occurred_at)
             try:
                 if rule_set is None:
                     raise RatingError(
@@ -295,6 +291,59 @@ class _Worker:
         if not charges.finish_claim(conn, held, result, now):
             raise ClaimLost(f"chunk {held.chunk} of {held.job} {held.day} was taken over")
         return result
+
+
+class _DayRuleSets:
+    """``RuleBook.for_product`` for moments of one day, looked up once per product when
+    no version starts or ends inside the day (the usual case)."""
+
+    def __init__(self, book: RuleBook, start: datetime, end: datetime) -> None:
+        self._book = book
+        self._start = start
+        self._steady = not any(
+            start < moment < end
+            for version in book.versions
+            for moment in (version.effective_from, version.effective_to)
+            if moment is not None
+        )
+        self._found: dict[str, RuleSet | None] = {}
+
+    def at(self, product: str, moment: datetime) -> RuleSet | None:
+        """The rule set in force for ``product`` at ``moment`` (a moment of the day)."""
+        if not self._steady:
+            return self._book.for_product(product, moment)
+        if product not in self._found:
+            self._found[product] = self._book.for_product(product, self._start)
+        return self._found[product]
+
+
+# product -> plans a rule with a free trial may price (None: any plan of the product)
+Trials = Mapping[str, frozenset[str] | None]
+
+
+def _trial_plans(book: RuleBook) -> Trials:
+    """Which (product, plan) pairs a rule with ``trial_uses`` may price: only their
+    records need the units before them."""
+    found: dict[str, set[str] | None] = {}
+    for version in book.versions:
+        for rule in version.rules:
+            if not rule.price.trial_uses:
+                continue
+            products = rule.when.equals.get("product_code", version.products)
+            plans = rule.when.equals.get("plan_code")
+            for product in products:
+                known = found.get(product, set())
+                found[product] = None if plans is None or known is None else known | plans
+    return {p: None if plans is None else frozenset(plans) for p, plans in found.items()}
+
+
+def _on_trial(trials: Trials, record: tuple[Any, ...]) -> bool:
+    """Whether a record's (product, plan) may be priced by a rule with a trial."""
+    product, plan = record[9], record[10]
+    if product not in trials:
+        return False
+    plans = trials[product]
+    return plans is None or plan in plans
 
 
 def _slices(items: Sequence[str], size: int = 1000) -> list[Sequence[str]]:

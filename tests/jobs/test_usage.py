@@ -177,6 +177,20 @@ class TestRateUsageJob:
         assert (again.charges, again.amount_fen) == (1, 5)
         assert charges(engine, "usage") == {**expected, "t-early": 5}
 
+    def test_a_version_in_force_from_midday_prices_the_afternoon(self, engine):
+        """Each record is priced by the version in force when it occurred."""
+        facts = Facts(engine)
+        facts.order("voice-1", "VOICE", "VOICE-60S")
+        facts.usage("morning", "voice-1", "2026-11-10T11:59:59", 1, "VOICE", "CALL",
+                    duration="60")
+        facts.usage("afternoon", "voice-1", "2026-11-10T12:00:00", 1, "VOICE", "CALL",
+                    duration="60")
+        noon = (USAGE_RULES.replace('version = "2026.11.1"', 'version = "2026.11.2"')
+                .replace("2026-11-01T00:00:00+08:00", "2026-11-10T12:00:00+08:00")
+                .replace('unit_price = "0.10"', 'unit_price = "0.20"'))
+        run(engine, book(DAILY_RULES, USAGE_RULES, noon))
+        assert charges(engine, "usage") == {"morning": 12, "afternoon": 22}
+
     def test_trial_units_are_counted_across_chunks(self, engine):
         """Records of one order spread over chunks of one record each still count in order."""
         expected = scenario(Facts(engine))
