@@ -2,7 +2,11 @@
 
 ``import FILE... --as USER`` stores TOML files as drafts (or edits drafts);
 ``review``, ``publish`` and ``retire NAME VERSION --as USER`` move a version on;
-``list``, ``show`` and ``diff`` read.  Who may do what is ``[roles]`` in the config;
+``list``, ``show`` and ``diff`` read.  ``simulate NAME VERSION --from DAY --to DAY``
+re-rates the stored orders and per-use records of those business days with that version
+(any status) in memory, writing nothing, and prints per (payer, product) the stored
+daily and per-use charges (of that rule set's name or products) beside the simulated
+ones.  Who may do what is ``[roles]`` in the config;
 ``--as`` defaults to ``$BILLINGCENTER_USER``.  A refused step prints ``error: CODE:
 why`` and exits 2 having changed nothing; an unreachable database exits 3.
 
@@ -13,22 +17,44 @@ migrated with ``billingcenter db upgrade`` first.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Connection, Engine
 
 from billingcenter.config import Config, load_config
 from billingcenter.errors import BillingError, Unavailable
-from billingcenter.ledger.engine import create_engine
+from billingcenter.jobs import daily, reading
+from billingcenter.ledger.engine import READ_ONLY, create_engine
 from billingcenter.ledger.rules import RuleStore, RuleVersion
+from billingcenter.ledger.schema import order_mirror, usage_record
+from billingcenter.ledger.schema_rating import charge
+from billingcenter.model import Order
+from billingcenter.money import from_fen, round_fen
+from billingcenter.rating.daily import rate_day
+from billingcenter.rating.days import day_bounds
+from billingcenter.rating.model import (
+    Charge,
+    ChargeKind,
+    OrderHistory,
+    RatingError,
+    RuleBook,
+    RuleSet,
+    UsageFacts,
+)
+from billingcenter.rating.usage import rate_usage
 
 EXIT_USAGE, EXIT_UNREACHABLE = 2, 3
+MAX_DAYS = 366
 USER_ENV = "BILLINGCENTER_USER"
 
 
@@ -57,6 +83,12 @@ def register(subparsers: Any) -> None:
     diff.add_argument("name", metavar="NAME")
     diff.add_argument("old", metavar="V1")
     diff.add_argument("new", metavar="V2")
+    simulate = _action(actions, "simulate", "re-rate stored days with a version, in memory; "
+                       "print the difference to the stored charges", cmd_simulate, named=True)
+    simulate.add_argument("--from", dest="first", required=True, type=_day, metavar="DAY",
+                          help="first business day (YYYY-MM-DD)")
+    simulate.add_argument("--to", dest="last", required=True, type=_day, metavar="DAY",
+                          help="last business day (YYYY-MM-DD, inclusive)")
 
 
 def _action(
@@ -90,6 +122,9 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         except _Usage as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        except ZoneInfoNotFoundError as exc:
+            print(f"error: [business] time_zone: unknown time zone {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except Unavailable as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE
@@ -110,8 +145,9 @@ def _config(args: argparse.Namespace) -> Config:
     return attrs.evolve(config, **changes)
 
 
-def _with_store(args: argparse.Namespace, work: Callable[[RuleStore, ZoneInfo], int]) -> int:
-    """Open the configured database (migrating SQLite), run ``work``, close it."""
+@contextlib.contextmanager
+def _ledger(args: argparse.Namespace) -> Iterator[tuple[Config, Engine]]:
+    """The configuration and an engine on its database (SQLite migrated on the fly)."""
     from billingcenter.tap import database_url, prepare_schema
 
     config = _config(args)
@@ -119,9 +155,15 @@ def _with_store(args: argparse.Namespace, work: Callable[[RuleStore, ZoneInfo], 
     prepare_schema(url)
     engine = create_engine(url, pool_size=1)
     try:
-        return work(RuleStore(engine, config.roles), ZoneInfo(config.business_time_zone))
+        yield config, engine
     finally:
         engine.dispose()
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[RuleStore, ZoneInfo], int]) -> int:
+    """Open the configured database, run ``work`` with the rule store, close it."""
+    with _ledger(args) as (config, engine):
+        return work(RuleStore(engine, config.roles), ZoneInfo(config.business_time_zone))
 
 
 def _user(args: argparse.Namespace) -> str:
@@ -208,13 +250,17 @@ def _describe(version: RuleVersion, tz: ZoneInfo) -> str:
     return "\n".join(f"{name + ':':<16}{value}" for name, value in fields)
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Left-aligned columns two spaces apart, header first."""
+def _print_table(
+    header: tuple[str, ...], rows: list[tuple[str, ...]], numeric_from: int | None = None
+) -> None:
+    """Columns two spaces apart, header first; columns from ``numeric_from`` on right-aligned."""
     lines = [header, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    right = len(header) if numeric_from is None else numeric_from
     for line in lines:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-              .rstrip())
+        cells = [cell.rjust(width) if i >= right else cell.ljust(width)
+                 for i, (cell, width) in enumerate(zip(line, widths, strict=True))]
+        print("  ".join(cells).rstrip())
 
 
 def cmd_step(args: argparse.Namespace) -> int:
@@ -240,6 +286,58 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return _with_store(args, work)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Re-rate the days with the version, in memory; print stored vs simulated per pair."""
+    first, last = args.first, args.last
+    if last < first:
+        raise _Usage(f"--to {last} is before --from {first}")
+    if (last - first).days >= MAX_DAYS:
+        raise _Usage(f"--from {first} --to {last} spans more than {MAX_DAYS} days")
+    with _ledger(args) as (config, engine):
+        store = RuleStore(engine, config.roles)
+        stored = store.get(args.name, args.version)
+        rule_set = store.load(args.name, args.version)
+        tz = ZoneInfo(config.business_time_zone)
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        result = simulate(engine, rule_set, days, tz, config.rating.chunk)
+        published = stored_totals(engine, rule_set, first, last)
+    print(f"{stored.label} ({stored.status.value}) applied to every business day from {first} "
+          f"to {last} ({tz.key}); stored charges of rule set {stored.rule_set} or its "
+          f"products, daily and per-use")
+    _print_comparison(published, result.fen)
+    if result.unpriced:
+        print(f"{result.unpriced} per-use records no rule of {stored.label} prices "
+              "(not in the simulated totals)")
+    return 0
+
+
+def _print_comparison(published: dict[Pair, int], simulated: dict[Pair, int]) -> None:
+    header = ("PAYER", "PRODUCT", "STORED FEN", "SIMULATED FEN", "DIFF FEN",
+              "STORED YUAN", "SIMULATED YUAN", "DIFF YUAN")
+    pairs = sorted(set(published) | set(simulated))
+    rows = [(payer, product, published.get((payer, product), 0),
+             simulated.get((payer, product), 0)) for payer, product in pairs]
+    rows.append(("TOTAL", "", sum(r[2] for r in rows), sum(r[3] for r in rows)))
+    _print_table(header, [
+        (payer, product, str(old), str(new), f"{new - old:+d}", _yuan(old), _yuan(new),
+         _yuan(new - old, sign=True))
+        for payer, product, old, new in rows
+    ], numeric_from=2)
+
+
+def _yuan(fen: int, sign: bool = False) -> str:
+    amount = round_fen(from_fen(fen))
+    return f"{amount:+}" if sign else str(amount)
+
+
+def _day(text: str) -> date:
+    """An argparse type: a business day ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from exc
+
+
 def _time(moment: datetime | None, tz: ZoneInfo) -> str:
     """A time in the business time zone, to the second; ``-`` for none."""
     if moment is None:
@@ -247,4 +345,163 @@ def _time(moment: datetime | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).isoformat(timespec="seconds")
 
 
-__all__: Sequence[str] = ["register"]
+# Simulation: the stored history of the days re-rated with one version, in memory.
+# The daily part reads exactly what the daily job reads (its window and chunk
+# readers), so simulating the published version itself shows no difference.
+
+Pair = tuple[str, str]  # (payer, product)
+
+
+@attrs.define
+class Simulated:
+    """Simulated amounts per (payer, product), and the records no rule priced."""
+
+    fen: dict[Pair, int] = attrs.field(factory=dict)
+    unpriced: int = 0
+
+    def add(self, found: Charge) -> None:
+        """Count a simulated charge."""
+        pair = (found.payer_id, found.product_code)
+        self.fen[pair] = self.fen.get(pair, 0) + found.amount_fen
+
+
+def simulate(
+    engine: Engine, rule_set: RuleSet, days: Sequence[date], tz: ZoneInfo, chunk: int
+) -> Simulated:
+    """Rate the orders and per-use records of ``days`` with ``rule_set``, writing nothing.
+
+    The version prices every day given, whatever its own effective period.
+    """
+    always = attrs.evolve(rule_set, effective_from=datetime.min.replace(tzinfo=UTC),
+                          effective_to=None)
+    result = Simulated()
+    for day in days:
+        start, end = day_bounds(day, tz)
+        _simulate_daily(engine, RuleBook((always,)), day, tz, chunk, result)
+        _simulate_usage(engine, always, tz, (start, end), chunk, result)
+    return result
+
+
+def _simulate_daily(
+    engine: Engine, book: RuleBook, day: date, tz: ZoneInfo, chunk: int, result: Simulated
+) -> None:
+    start, end = day_bounds(day, tz)
+    prices = daily.DayPrices.of(book, start)
+    if not prices.rule_sets:
+        return
+    window = daily._Window(day, tz, start, end, chunk, prices)
+    for planned in daily._plan(engine, window):
+        orders, events, accounts = daily._read(engine, window, planned.chunk * chunk,
+                                               planned.max_id)
+        for order_id, payer, user, product, plan, activated_at, account_num in orders:
+            order = Order(order_id, payer, user, product, plan, activated_at, account_num)
+            history = OrderHistory(order, tuple(events.get(order_id, ())),
+                                   accounts.get((payer, product), ()))
+            found = rate_day(history, day, tz, prices.rule_sets[product])
+            if found is not None:
+                result.add(found)
+
+
+_T, _UTC = reading.text, reading.utc
+_RECORD_FIELDS = (int, _T, _T, _T, _T, int, _UTC, _T, _T, _T, _T, _T, _UTC, int)
+
+
+def _simulate_usage(
+    engine: Engine,
+    rule_set: RuleSet,
+    tz: ZoneInfo,
+    bounds: tuple[datetime, datetime],
+    chunk: int,
+    result: Simulated,
+) -> None:
+    """Every stored record of the day of the version's products, rated or not, by id."""
+    trial = any(rule.price.trial_uses for rule in rule_set.rules)
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                records = reading.fetch(conn, _records_query(rule_set, bounds, after, chunk),
+                                _RECORD_FIELDS)
+                orders = sorted({r[2] for r in records})
+                priors = _priors(conn, orders, bounds) if trial and records else {}
+        if not records:
+            return
+        for record in records:
+            _rate_record(record, priors, rule_set, tz, result)
+        after = max(r[0] for r in records)
+
+
+def _records_query(
+    rule_set: RuleSet, bounds: tuple[datetime, datetime], after: int, chunk: int
+) -> Any:
+    u, o = usage_record.c, order_mirror.c
+    return (
+        select(u.id, u.op_id, u.order_id, u.item_code, u.user_id, u.quantity, u.occurred_at,
+               u.attributes, o.payer_id, o.user_id, o.product_code, o.plan_code,
+               o.activated_at, o.account_num)
+        .select_from(usage_record.join(order_mirror, o.order_id == u.order_id))
+        .where(u.id > after, u.occurred_at >= bounds[0], u.occurred_at < bounds[1],
+               o.product_code.in_(sorted(rule_set.products)))
+        .order_by(u.id)
+        .limit(chunk)
+    )
+
+
+def _rate_record(
+    record: tuple[Any, ...], priors: dict[str, int], rule_set: RuleSet, tz: ZoneInfo,
+    result: Simulated,
+) -> None:
+    (_, op_id, order_id, item, user, quantity, occurred_at, attributes, payer, order_user,
+     product, plan, activated_at, account_num) = record
+    order = Order(order_id, payer, order_user, product, plan, activated_at, account_num)
+    facts = UsageFacts(op_id, order, item, user, quantity, occurred_at, json.loads(attributes),
+                       priors.get(op_id, 0))
+    try:
+        result.add(rate_usage(facts, tz, rule_set))
+    except RatingError:
+        result.unpriced += 1
+
+
+def _priors(
+    conn: Connection, order_ids: Sequence[str], bounds: tuple[datetime, datetime]
+) -> dict[str, int]:
+    """op_id -> units of the same order before it in (occurred_at, op_id) order."""
+    u = usage_record.c
+    before: dict[str, int] = {}
+    today: dict[str, list[tuple[datetime, str, int]]] = {}
+    for start in range(0, len(order_ids), 1000):
+        ids = order_ids[start:start + 1000]
+        sums = (select(u.order_id, func.sum(u.quantity))
+                .where(u.order_id.in_(ids), u.occurred_at < bounds[0]).group_by(u.order_id))
+        before.update((order_id, int(total)) for order_id, total in conn.execute(sums))
+        day = select(u.order_id, u.occurred_at, u.op_id, u.quantity).where(
+            u.order_id.in_(ids), u.occurred_at >= bounds[0], u.occurred_at < bounds[1])
+        for order_id, occurred_at, op_id, quantity in reading.fetch(conn, day, (_T, _UTC, _T, int)):
+            today.setdefault(order_id, []).append((occurred_at, op_id, quantity))
+    priors: dict[str, int] = {}
+    for order_id, found in today.items():
+        units = before.get(order_id, 0)
+        for _, op_id, quantity in sorted(found):
+            priors[op_id] = units
+            units += quantity
+    return priors
+
+
+def stored_totals(engine: Engine, rule_set: RuleSet, first: date, last: date) -> dict[Pair, int]:
+    """Stored daily and per-use charges of the days, of the set's name or its products."""
+    c = charge.c
+    query = (
+        select(c.payer_id, c.product_code, func.sum(c.amount_fen))
+        .where(c.day >= first, c.day <= last,
+               c.kind.in_((ChargeKind.DAILY.value, ChargeKind.USAGE.value)),
+               or_(c.rule_set == rule_set.name, c.product_code.in_(sorted(rule_set.products))))
+        .group_by(c.payer_id, c.product_code)
+    )
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        with conn.begin():
+            return {(payer, product): int(total) for payer, product, total in conn.execute(query)}
+
+
+__all__: Sequence[str] = ["register", "simulate", "stored_totals"]
