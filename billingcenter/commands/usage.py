@@ -59,6 +59,8 @@ def register(subparsers: Any) -> None:
                       help="the load's clock, ISO 8601 with offset (default: now)")
     load.add_argument("--batch", type=int, default=BATCH_SIZE, metavar="N",
                       help=f"rows per transaction (default {BATCH_SIZE})")
+    load.add_argument("--writers", type=int, default=WRITERS, metavar="W",
+                      help=f"batches written at once, one connection each (default {WRITERS})")
     add_database_options(load)
     load.set_defaults(func=cmd_load)
 
@@ -92,13 +94,13 @@ def config_of(args: argparse.Namespace) -> Config:
     return attrs.evolve(config, **changes)
 
 
-def with_engine(config: Config, work: Callable[[Engine], T]) -> T:
+def with_engine(config: Config, work: Callable[[Engine], T], connections: int = 1) -> T:
     """Open the configured database (migrating SQLite), run ``work``, close it."""
     from billingcenter.tap import database_url, prepare_schema
 
     url = database_url(config)
     prepare_schema(url)
-    engine = create_engine(url, pool_size=WRITERS + 1)  # the reader and the batch writers
+    engine = create_engine(url, pool_size=connections)
     try:
         return work(engine)
     finally:
@@ -111,8 +113,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path} is not a readable file", file=sys.stderr)
         return EXIT_USAGE
-    if args.batch < 1:
-        print("error: --batch must be at least 1", file=sys.stderr)
+    if args.batch < 1 or args.writers < 1:
+        print("error: --batch and --writers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     config = config_of(args)
     now = args.at or _now()
@@ -124,12 +126,13 @@ def cmd_load(args: argparse.Namespace) -> int:
             print(f"error: rule set {args.rule_set!r} has no published version "
                   "(billingcenter rules list)", file=sys.stderr)
             return EXIT_USAGE
-        result = load_file(path, FileStore(engine), rater, now, config.limits, args.batch)
+        result = load_file(path, FileStore(engine), rater, now, config.limits, args.batch,
+                           args.writers)
         print(summary(result, args.rule_set))
         return EXIT_REJECTED if result.rejected_total or result.failure else 0
 
     try:
-        return with_engine(config, work)
+        return with_engine(config, work, args.writers + 1)  # the reader and the writers
     except FileFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
