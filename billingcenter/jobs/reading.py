@@ -7,7 +7,8 @@ between fields, a record separator after each row) plus the row count, and split
 with ``str.split``.  The packing is checked, never trusted: every row must end with
 the field separator and have exactly the columns asked for, and the rows must be as
 many as counted; a value that contains a separator or a result the server truncated
-fails the check and the chunk is read again the ordinary way.  Every column must be
+fails the check (as does a result longer than ``max_allowed_packet``, which comes back
+NULL) and the chunk is read again the ordinary way.  Every column must be
 NOT NULL (``CONCAT_WS`` skips NULLs).  Elsewhere (SQLite) rows are read as usual.
 """
 
@@ -53,7 +54,10 @@ def fetch(
 
 
 def _packed(
-    conn: Connection, query: Select[Any], decoders: Sequence[Decode]
+    conn: Connection,
+    query: Select[Any],
+    decoders: Sequence[Decode],
+    group_concat_max: int = GROUP_CONCAT_MAX,
 ) -> list[tuple[Any, ...]] | None:
     width = len(decoders)
     inner = query.with_only_columns(
@@ -64,10 +68,12 @@ def _packed(
         func.count(),
         literal_column(f"GROUP_CONCAT(CONCAT_WS('{FIELD}', {fields}, '') SEPARATOR '{RECORD}')"),
     ).select_from(inner)
-    conn.exec_driver_sql(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX}")
+    conn.exec_driver_sql(f"SET SESSION group_concat_max_len = {group_concat_max}")
     count, body = conn.execute(packed).one()
     if not count:
         return []
+    if body is None:  # longer than max_allowed_packet: the server gives up
+        return None
     if not isinstance(body, str):
         raise TypeError(f"packed rows came back as {type(body).__name__}, not text")
     lines = body.split(RECORD)
