@@ -9,8 +9,10 @@ batch in flight and a rerun of the same file stores nothing twice:
 * a record key already in ``file_record`` (an earlier batch, load or crashed run) is a
   duplicate: neither the record nor its charge is written again;
 * a rejected row replaces the open (not yet recycled) ``usage.load`` error of the same
-  key, if there is one, so the error store holds at most one open error per record key,
-  the latest attempt.
+  key, if there is one, so the error store holds one open error per record key, the
+  latest attempt.  (Two transactions rejecting the same key at the same moment -- two
+  loads racing, or one key rejected twice within the batches in flight -- may each add
+  one; ``errors recycle`` settles both.)
 
 Batches are written first as if every key were new (the common case: no look-up at
 all); a unique-key error rolls the transaction back and the rerun looks the keys up.
