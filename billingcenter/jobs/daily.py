@@ -12,6 +12,9 @@ the pure core (``billingcenter.rating.daily.rate_day``) prices each order; one
 multi-row INSERT writes the charges (skipping any already stored) and the chunk is
 marked done in the same transaction.  Memory is bounded by the chunk size.
 
+A day is priced by the rule set version in force at its start (a version that takes
+effect at noon prices from the next day on).
+
 A rerun of a finished day rates nothing again.  Orders installed late (after their day
 was rated) get higher ids: the chunk they fall in is rated again (the claim records the
 highest id it rated) and only their charges are new.  A late state event of an order

@@ -150,6 +150,17 @@ class TestRateDayJob:
         assert (again.chunks, again.charges, again.amount_fen) == (1, 1, 300)
         assert charges(engine) == {**expected, "crm-late" + KEY: 300}
 
+    def test_the_version_in_force_at_the_start_of_the_day_prices_it(self, engine):
+        """A version effective from noon prices the next day, not this one."""
+        Facts(engine).order("crm-1")
+        noon = (DAILY_RULES.replace('version = "2026.11.1"', 'version = "2026.11.2"')
+                .replace("2026-11-01T00:00:00", "2026-11-10T12:00:00")
+                .replace('unit_price = "3.00"', 'unit_price = "4.00"'))
+        rules = book(DAILY_RULES, noon)
+        rate_day_job(engine, rules, DAY, TZ, 3, "owner-a", Clock())
+        rate_day_job(engine, rules, DAY + timedelta(days=1), TZ, 3, "owner-a", Clock())
+        assert charges(engine) == {"crm-1" + KEY: 300, "crm-1/2026-11-11": 400}
+
     def test_products_without_a_daily_rule_are_not_read(self, engine):
         """With no daily rule set in force nothing is planned."""
         scenario(Facts(engine))
