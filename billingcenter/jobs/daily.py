@@ -23,7 +23,7 @@ already rated is not looked at again: charges are never changed, only appended.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -227,13 +227,8 @@ class _Worker:
         day, tz, rule_sets = window.day, window.tz, window.prices.rule_sets
         now = self._clock()
         rows = []
-        none: tuple[Any, ...] = ()
-        for order_id, payer_id, user_id, product, plan, activated_at, account_num in orders:
-            order = Order(order_id, payer_id, user_id, product, plan, activated_at, account_num)
-            history = OrderHistory(
-                order, tuple(events.get(order_id, none)), accounts.get((payer_id, product), none)
-            )
-            found = rate(history, day, tz, rule_sets[product])
+        for history in _histories(orders, events, accounts):
+            found = rate(history, day, tz, rule_sets[history.order.product_code])
             if found is not None:
                 rows.append(charges.charge_row(found, now, run_id))
         return rows
@@ -250,6 +245,37 @@ class _Worker:
         if not charges.finish_claim(conn, held, result, self._clock()):
             raise ClaimLost(f"chunk {held.chunk} of {held.job} {held.day} was taken over")
         return result
+
+
+def day_histories(
+    engine: Engine, book: RuleBook, day: date, tz: ZoneInfo, chunk: int
+) -> Iterator[list[tuple[OrderHistory, RuleSet]]]:
+    """What the job would rate on ``day``, chunk by chunk: each order that may have been
+    active with its history and its product's rule set.  Reads only (no claims, no
+    charges): for simulations and checks."""
+    start, end = day_bounds(day, tz)
+    prices = DayPrices.of(book, start)
+    if not prices.rule_sets:
+        return
+    window = _Window(day, tz, start, end, chunk, prices)
+    for planned in _plan(engine, window):
+        found = _read(engine, window, planned.chunk * chunk, planned.max_id)
+        yield [(history, prices.rule_sets[history.order.product_code])
+               for history in _histories(*found)]
+
+
+def _histories(
+    orders: Sequence[Any],
+    events: Mapping[str, list[StateEvent]],
+    accounts: Mapping[tuple[str, str], tuple[AccountCount, ...]],
+) -> Iterator[OrderHistory]:
+    """The history of each order row read by ``_read``."""
+    none: tuple[Any, ...] = ()
+    for order_id, payer_id, user_id, product, plan, activated_at, account_num in orders:
+        order = Order(order_id, payer_id, user_id, product, plan, activated_at, account_num)
+        yield OrderHistory(
+            order, tuple(events.get(order_id, none)), accounts.get((payer_id, product), none)
+        )
 
 
 _ORDER_FIELDS = (text, text, text, text, text, utc, int)

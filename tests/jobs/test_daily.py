@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from billingcenter.jobs.claims import chunk_number
-from billingcenter.jobs.daily import DayPrices, rate_day_job
+from billingcenter.jobs.daily import DayPrices, day_histories, rate_day_job
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.model import StateKind
 from billingcenter.rating.daily import rate_day
@@ -283,6 +283,20 @@ def dying(history, day, tz, rule_set):
 
 rate_day_job(create_engine(sys.argv[1]), book(), DAY, TZ, 3, "killed", Clock(), rate=dying)
 """
+
+
+class TestDayHistories:
+    def test_what_the_job_would_rate_without_writing(self, engine):
+        """The histories of the day's candidate orders, their rule set; nothing stored."""
+        scenario(Facts(engine))
+        found = [pair for part in day_histories(engine, book(), DAY, TZ, 3) for pair in part]
+        assert sorted(h.order.order_id for h, _ in found) == [
+            "crm-1", "crm-2359", "crm-cancel", "crm-pauses", "crm-reorder", "pc2-a", "pc2-b",
+            "pc2-trial"]
+        history = next(h for h, _ in found if h.order.order_id == "pc2-a")
+        assert sorted(a.count for a in history.accounts) == [2, 5, 8]
+        assert {rule_set.name for _, rule_set in found} == {"test-daily"}
+        assert charges(engine) == {} and claims(engine) == []
 
 
 class TestPlanning:
