@@ -45,7 +45,6 @@ from billingcenter.rating.days import day_bounds
 from billingcenter.rating.model import (
     Charge,
     ChargeKind,
-    OrderHistory,
     RatingError,
     RuleBook,
     RuleSet,
@@ -385,19 +384,9 @@ def simulate(
 def _simulate_daily(
     engine: Engine, book: RuleBook, day: date, tz: ZoneInfo, chunk: int, result: Simulated
 ) -> None:
-    start, end = day_bounds(day, tz)
-    prices = daily.DayPrices.of(book, start)
-    if not prices.rule_sets:
-        return
-    window = daily._Window(day, tz, start, end, chunk, prices)
-    for planned in daily._plan(engine, window):
-        orders, events, accounts = daily._read(engine, window, planned.chunk * chunk,
-                                               planned.max_id)
-        for order_id, payer, user, product, plan, activated_at, account_num in orders:
-            order = Order(order_id, payer, user, product, plan, activated_at, account_num)
-            history = OrderHistory(order, tuple(events.get(order_id, ())),
-                                   accounts.get((payer, product), ()))
-            found = rate_day(history, day, tz, prices.rule_sets[product])
+    for histories in daily.day_histories(engine, book, day, tz, chunk):
+        for history, rule_set in histories:
+            found = rate_day(history, day, tz, rule_set)
             if found is not None:
                 result.add(found)
 
