@@ -34,11 +34,10 @@ from typing import Any, NamedTuple, TypeVar
 import attrs
 from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
-from billingcenter.errors import Unavailable
+from billingcenter.ledger import transact
 from billingcenter.ledger.coltypes import is_mysql
-from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema import ERROR_KEY_MAX, error_record
 from billingcenter.ledger.schema_files import FILE_NAME_MAX, file_record, usage_file
 from billingcenter.ledger.schema_rating import charge
@@ -49,7 +48,6 @@ T = TypeVar("T")
 LOAD_METHOD = "usage.load"  # error_record.method of rejected file rows
 LOADING, DONE, FAILED = "LOADING", "DONE", "FAILED"
 ATTEMPTS = 5
-RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})  # lock wait timeout, deadlock
 IN_CHUNK = 1000
 RECORD_KIND = ChargeKind.RECORD.value
 
@@ -539,50 +537,10 @@ def _run_write(
     work: Callable[[Connection], T],
     after_conflict: Callable[[Connection], T] | None,
 ) -> T:
-    """Run ``work`` in a write transaction; after a unique-key error run ``after_conflict``.
-
-    Deadlocks and lock timeouts are run again; other failures become ``Unavailable``.
-    """
-    failure: Exception | None = None
-    for _ in range(ATTEMPTS):
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except IntegrityError as exc:
-            if after_conflict is None:
-                raise _unavailable(exc) from exc
-            failure = exc
-            work = after_conflict
-        except DBAPIError as exc:
-            if _error_code(exc) not in RETRYABLE_MYSQL_ERRORS:
-                raise _unavailable(exc) from exc
-            failure = exc
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from exc
-    assert failure is not None
-    raise _unavailable(failure) from failure
+    """Run ``work`` in a write transaction (``billingcenter.ledger.transact.write``)."""
+    return transact.write(engine, work, after_conflict, attempts=ATTEMPTS)
 
 
 def _run_read(engine: Engine, work: Callable[[Connection], T]) -> T:
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(**{READ_ONLY: True})
-            with conn.begin():
-                return work(conn)
-    except SQLAlchemyError as exc:
-        raise _unavailable(exc) from exc
+    return transact.read(engine, work)
 
-
-def _error_code(exc: DBAPIError) -> int | str | None:
-    args = getattr(exc.orig, "args", ())
-    if args and isinstance(args[0], int):
-        return args[0]
-    name = getattr(exc.orig, "sqlite_errorname", None)
-    return name if isinstance(name, str) else None
-
-
-def _unavailable(exc: Exception) -> Unavailable:
-    kind = type(exc).__name__
-    code = _error_code(exc) if isinstance(exc, DBAPIError) else None
-    suffix = f" {code}" if code is not None else ""
-    return Unavailable(f"database unavailable ({kind}{suffix}); run the command again")

@@ -33,7 +33,6 @@ from typing import Any, Protocol, TypeVar
 import attrs
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from billingcenter.errors import (
     InvalidRuleSet,
@@ -41,7 +40,7 @@ from billingcenter.errors import (
     RuleWorkflowError,
     UnknownRuleVersion,
 )
-from billingcenter.ledger.engine import READ_ONLY
+from billingcenter.ledger import transact
 from billingcenter.ledger.schema_rules import (
     ACTOR_MAX,
     RULE_SET_MAX,
@@ -49,7 +48,6 @@ from billingcenter.ledger.schema_rules import (
     rule_audit,
     rule_version,
 )
-from billingcenter.ledger.store import ATTEMPTS, RETRYABLE_MYSQL_ERRORS, _error_code, _unavailable
 from billingcenter.rating.model import RuleBook, RuleSet
 from billingcenter.rating.ruleset import RuleSetError, parse_rule_set
 
@@ -327,35 +325,11 @@ class RuleStore:
         return parsed
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction; rerun it after a lost race or deadlock.
-
-        A unique-key error means another import inserted the same (set, version)
-        meanwhile: the rerun finds it and answers as an edit or a no-op.
-        """
-        failure: DBAPIError | None = None
-        for _ in range(ATTEMPTS):
-            try:
-                with self._engine.begin() as conn:
-                    return work(conn)
-            except IntegrityError as exc:
-                failure = exc
-            except DBAPIError as exc:
-                if _error_code(exc) not in RETRYABLE_MYSQL_ERRORS:
-                    raise _unavailable(exc) from exc
-                failure = exc
-            except SQLAlchemyError as exc:
-                raise _unavailable(exc) from exc
-        assert failure is not None
-        raise _unavailable(failure) from failure
+        """Run ``work`` in a write transaction (``billingcenter.ledger.transact.write``)."""
+        return transact.write(self._engine, work)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**{READ_ONLY: True})
-                with conn.begin():
-                    return work(conn)
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from exc
+        return transact.read(self._engine, work)
 
 
 # Digests of the published versions in publishing order (the latest publish of each).

@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 import attrs
 from sqlalchemy import Table, func, insert, literal, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from billingcenter.errors import BillingError, Unavailable
+from billingcenter.errors import BillingError
 from billingcenter.intake import (
     Limits,
     check_event_against,
@@ -30,9 +29,8 @@ from billingcenter.intake import (
     validate_order,
     validate_usage,
 )
-from billingcenter.ledger import rows
+from billingcenter.ledger import rows, transact
 from billingcenter.ledger.cache import OrderCache
-from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema import (
     INTAKE_TABLES,
     account_num_change,
@@ -65,9 +63,6 @@ from billingcenter.model import (
 T = TypeVar("T")
 
 DEFAULT_LIMITS = Limits()
-ATTEMPTS = 3
-# MySQL/MariaDB errors after which the whole transaction may simply run again.
-RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})  # lock wait timeout, deadlock
 ORDER_CACHE_SIZE = 100_000
 
 
@@ -202,38 +197,12 @@ class SqlLedger:
         work: Callable[[Connection], T],
         after_conflict: Callable[[Connection], T] | None = None,
     ) -> T:
-        """Run ``work`` in a write transaction; rerun it if a key was taken meanwhile.
-
-        A unique-key error rolls the transaction back and the rerun (``after_conflict``
-        if given) finds the stored row and answers as a repeat.  Deadlocks and lock
-        timeouts are rerun too; other database errors become ``Unavailable``.
-        """
-        failure: DBAPIError | None = None
-        for _ in range(ATTEMPTS):
-            try:
-                with self._engine.begin() as conn:
-                    return work(conn)
-            except IntegrityError as exc:
-                failure = exc
-                work = after_conflict or work
-            except DBAPIError as exc:
-                if _error_code(exc) not in RETRYABLE_MYSQL_ERRORS:
-                    raise _unavailable(exc) from exc
-                failure = exc
-            except SQLAlchemyError as exc:
-                raise _unavailable(exc) from exc
-        assert failure is not None
-        raise _unavailable(failure) from failure
+        """Run ``work`` in a write transaction (``billingcenter.ledger.transact.write``)."""
+        return transact.write(self._engine, work, after_conflict)
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a read-only transaction."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(**{READ_ONLY: True})
-                with conn.begin():
-                    return work(conn)
-        except SQLAlchemyError as exc:
-            raise _unavailable(exc) from exc
+        return transact.read(self._engine, work)
 
 
 def _insert(conn: Connection, table: Table, row: dict[str, Any]) -> None:
@@ -385,20 +354,3 @@ def _add_account_change(conn: Connection, change: AccountNumChange, now: datetim
         return False
     conn.execute(insert(account_num_change), rows.account_change_row(change, now))
     return True
-
-
-def _error_code(exc: DBAPIError) -> int | str | None:
-    """The driver's error number (MySQL) or name (SQLite), if it has one."""
-    args = getattr(exc.orig, "args", ())
-    if args and isinstance(args[0], int):
-        return args[0]
-    name = getattr(exc.orig, "sqlite_errorname", None)
-    return name if isinstance(name, str) else None
-
-
-def _unavailable(exc: SQLAlchemyError) -> Unavailable:
-    """A short, SQL-free description of a database failure."""
-    kind = type(exc).__name__
-    code = _error_code(exc) if isinstance(exc, DBAPIError) else None
-    suffix = f" {code}" if code is not None else ""
-    return Unavailable(f"database unavailable ({kind}{suffix}); retry with the same key")
