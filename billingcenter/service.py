@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -123,14 +123,19 @@ class BillingService:
     clock: Callable[[], datetime]
     batcher: UsageBatcher
     rules: Callable[[], RuleBook] = RuleBook  # the published rules (blocking; on the pool)
+    rules_max_age: timedelta = timedelta(seconds=1)
+    _book: RuleBook | None = None
+    _book_read_at: datetime = datetime.min.replace(tzinfo=UTC)
 
     @classmethod
     def create(
         cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 1,
         rules: Callable[[], RuleBook] = RuleBook,
+        rules_max_age: timedelta = timedelta(seconds=1),
     ) -> BillingService:
         """Build a service with its usage batcher."""
-        return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency), rules)
+        return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency), rules,
+                   rules_max_age)
 
     def install_order(self, order: Order) -> Deferred[Receipt]:
         """Mirror a new order line."""
@@ -154,15 +159,22 @@ class BillingService:
         key = f"{change.payer_id}/{change.product_code}"
         return self._keep_refusal(answer, "changeAccountNum", key, change)
 
-    def get_total_price(self, request: QuoteRequest) -> Deferred[Quote]:
-        """Quote a price under the rules in force at ``request.at``."""
-        return self.run(self._quote, request)
+    def get_total_price(self, request: QuoteRequest) -> Quote | Deferred[Quote]:
+        """Quote a price under the rules in force at ``request.at``.
 
-    def _quote(self, request: QuoteRequest) -> Quote:
-        try:
-            return quote(request, self.rules())
-        except RatingError as exc:
-            raise NoRule(str(exc)) from exc
+        The published rule book is re-read (on the pool) at most every
+        ``rules_max_age``; in between a quote is pure work on the calling thread.
+        """
+        now = self.clock()
+        if self._book is not None and now - self._book_read_at < self.rules_max_age:
+            return _quote(request, self._book)
+        d = self.run(self.rules)
+        d.addCallback(self._keep_book, now)
+        return d.addCallback(lambda book: _quote(request, book))
+
+    def _keep_book(self, book: RuleBook, read_at: datetime) -> RuleBook:
+        self._book, self._book_read_at = book, read_at
+        return book
 
     def pay_callback(self, notice: Any) -> Any:
         """Deduction outcomes arrive with the billing work (issue: billing, part 3)."""
@@ -193,3 +205,9 @@ class BillingService:
 
         return d.addErrback(keep)
 
+
+def _quote(request: QuoteRequest, book: RuleBook) -> Quote:
+    try:
+        return quote(request, book)
+    except RatingError as exc:
+        raise NoRule(str(exc)) from exc

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from twisted.internet.defer import Deferred, maybeDeferred
 
-from billingcenter.errors import InvalidArgument, Unavailable, UnknownOrder
+from billingcenter.errors import InvalidArgument, NoRule, Unavailable, UnknownOrder
 from billingcenter.ledger.memory import MemoryLedger
 from billingcenter.model import Order, Product, Usage
 from billingcenter.service import BillingService, UsageBatcher, payload_text
@@ -134,3 +135,31 @@ class TestRefusals:
         """Payloads render as JSON with dates and nested values."""
         text = payload_text(usage("op-1"))
         assert '"op_id": "op-1"' in text and "2026-11-22T08:00:00+00:00" in text
+
+
+class TestQuoteRules:
+    def test_rule_book_reread_at_most_every_second(self):
+        """Quotes reuse the published rules for a second, then see a new publish."""
+        from billingcenter.rating.model import QuoteRequest, RuleBook
+        from tests.server.memhttp import shipped_rules
+
+        books = [RuleBook(), shipped_rules()]
+        loads = []
+
+        def rules():
+            loads.append(1)
+            return books[min(len(loads), 2) - 1]
+
+        now = [NOW]
+        service = BillingService.create(MemoryLedger(), sync_run, lambda: now[0], rules=rules)
+        request = QuoteRequest("p", "SMS-NOTIFY", "SMS-PER-USE", "", 10, 0, 0, NOW, {})
+        first = service.get_total_price(request)
+        assert first.result.value.code == "NO_RULE"
+        first.addErrback(lambda f: None)
+        now[0] = NOW + timedelta(milliseconds=500)
+        with pytest.raises(NoRule):  # the cached empty book: refused at once, no re-read
+            service.get_total_price(request)
+        assert len(loads) == 1
+        now[0] = NOW + timedelta(seconds=1)
+        assert service.get_total_price(request).result.total_fen == 50
+        assert len(loads) == 2
