@@ -31,7 +31,7 @@ from tests.jobs.rating_support import (
     book,
     rows,
 )
-from tests.ledger.test_rules_store import reset_database
+from tests.support import reset_mysql_database
 
 NOW = datetime(2026, 11, 12, 3, 0, tzinfo=UTC)  # 2026-11-12 11:00 in Shanghai
 CONFIG = """\
@@ -177,7 +177,7 @@ SIM_MYSQL_URL = os.environ.get(
 @pytest.fixture(scope="module")
 def sim_mysql_engine():
     """The migrated MariaDB database of the simulation tests (its own)."""
-    reset_database(SIM_MYSQL_URL)
+    reset_mysql_database(SIM_MYSQL_URL)
     migrate.upgrade(SIM_MYSQL_URL)
     engine = create_engine(SIM_MYSQL_URL, pool_size=4)
     yield engine

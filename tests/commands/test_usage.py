@@ -156,9 +156,9 @@ def test_on_mariadb(tmp_path, monkeypatch, capsys):
     """The sample loads into MariaDB (the file loader's own test database), twice."""
     from billingcenter.ledger import migrate
     from tests.jobs.test_files import FILES_MYSQL_URL
-    from tests.ledger.test_rules_store import reset_database
+    from tests.support import reset_mysql_database
 
-    reset_database(FILES_MYSQL_URL)
+    reset_mysql_database(FILES_MYSQL_URL)
     migrate.upgrade(FILES_MYSQL_URL)
     shutil.copyfile(SAMPLE, tmp_path / "sample.csv")
     (tmp_path / "billingcenter.ini").write_text(

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
@@ -29,7 +29,7 @@ from billingcenter.ledger.tables import metadata
 from billingcenter.model import AccountNumChange, Order, Product, StateEvent, StateKind, Usage
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
-from tests.support import unavailable
+from tests.support import reset_mysql_database
 
 MYSQL_URL = os.environ.get(
     "BILLINGCENTER_TEST_RATING_JOBS_MYSQL_URL",
@@ -214,28 +214,10 @@ def claims(engine: Engine) -> list[tuple[str, int, str, str]]:
         return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
 
-def _reset_mysql(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or not name.endswith("_test"):
-        pytest.fail(f"refusing to drop database {name!r}: its name must end in _test")
-    server = create_engine(parsed.set(database="").render_as_string(hide_password=False), 1)
-    try:
-        with server.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-            conn.exec_driver_sql(
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-    except sa.exc.OperationalError as exc:
-        unavailable(f"cannot prepare database {name!r} on MariaDB: {exc.orig}")
-    finally:
-        server.dispose()
-
-
 @pytest.fixture(scope="module")
 def rating_mysql_engine() -> Iterator[Engine]:
     """The migrated MariaDB database of these tests, one engine per module."""
-    _reset_mysql(MYSQL_URL)
+    reset_mysql_database(MYSQL_URL)
     migrate.upgrade(MYSQL_URL)
     engine = create_engine(MYSQL_URL, pool_size=8)
     yield engine

@@ -35,7 +35,7 @@ from billingcenter.ledger.schema_rating import charge
 from billingcenter.ledger.tables import metadata
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
-from tests.ledger.test_rules_store import reset_database
+from tests.support import reset_mysql_database
 
 FILES_MYSQL_URL = os.environ.get(
     "BILLINGCENTER_TEST_FILES_MYSQL_URL",
@@ -142,7 +142,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def files_mysql_engine():
     """The migrated MariaDB database of these tests, one engine for the module."""
-    reset_database(FILES_MYSQL_URL)
+    reset_mysql_database(FILES_MYSQL_URL)
     migrate.upgrade(FILES_MYSQL_URL)
     engine = create_engine(FILES_MYSQL_URL, pool_size=8)
     yield engine

@@ -1,6 +1,6 @@
 """Ledger backends for the shared behaviour suite: memory, SQLite (a temp file), MariaDB.
 
-Self-contained on purpose (no top-level conftest).  MariaDB: the database named
+MariaDB: the database named
 by ``BILLINGCENTER_TEST_MYSQL_URL`` (default ``billingcenter_test``; the name must
 end in ``_test`` because it is dropped and re-created) is migrated once per
 session with ``migrate.upgrade`` and emptied before each test.  An unreachable
@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
@@ -25,46 +24,20 @@ from billingcenter.ledger.memory import MemoryLedger
 from billingcenter.ledger.port import Ledger
 from billingcenter.ledger.schema import metadata
 from billingcenter.ledger.store import SqlLedger
+from tests.support import reset_mysql_database
 
 MYSQL_URL = os.environ.get(
     "BILLINGCENTER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/billingcenter_test"
 )
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 BACKENDS = ["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
-def missing(reason: str) -> None:
-    """Fail loudly in CI, skip with the reason elsewhere."""
-    if IN_CI:
-        pytest.fail(f"{reason} (MariaDB is mandatory when CI=true)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _reset_database(url: str) -> None:
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or not name.endswith("_test"):
-        pytest.fail(f"refusing to drop database {name!r}: its name must end in _test")
-    server = create_engine(parsed.set(database="").render_as_string(hide_password=False), 1)
-    try:
-        with server.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-            conn.exec_driver_sql(
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-    except sa.exc.OperationalError as exc:
-        where = f"{parsed.host}:{parsed.port or 3306}"
-        missing(f"cannot prepare database {name!r} on MariaDB at {where}: {exc.orig}")
-    finally:
-        server.dispose()
-
-
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     """The URL of the MariaDB test database, fresh and migrated for this session."""
-    _reset_database(MYSQL_URL)
+    reset_mysql_database(MYSQL_URL)
     migrate.upgrade(MYSQL_URL)
     return MYSQL_URL
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from billingcenter.config import Roles
 from billingcenter.errors import (
@@ -31,7 +30,7 @@ from billingcenter.ledger.rules import (
     RuleStore,
 )
 from billingcenter.ledger.schema_rules import rule_audit, rule_version
-from tests.support import unavailable
+from tests.support import reset_mysql_database
 
 RULES_MYSQL_URL = os.environ.get(
     "BILLINGCENTER_TEST_RULES_MYSQL_URL",
@@ -78,29 +77,10 @@ def rule_text(
     )
 
 
-def reset_database(url: str) -> None:
-    """Drop and re-create the (``_test``) database at ``url``, empty."""
-    parsed = make_url(url)
-    name = parsed.database
-    if not name or not name.endswith("_test"):
-        pytest.fail(f"refusing to drop database {name!r}: its name must end in _test")
-    server = create_engine(parsed.set(database="").render_as_string(hide_password=False), 1)
-    try:
-        with server.begin() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-            conn.exec_driver_sql(
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-    except sa.exc.OperationalError as exc:
-        unavailable(f"cannot prepare database {name!r} on MariaDB: {exc.orig}")
-    finally:
-        server.dispose()
-
-
 @pytest.fixture(scope="module")
 def rules_mysql_engine():
     """The migrated MariaDB database of these tests, one engine for the module."""
-    reset_database(RULES_MYSQL_URL)
+    reset_mysql_database(RULES_MYSQL_URL)
     migrate.upgrade(RULES_MYSQL_URL)
     engine = create_engine(RULES_MYSQL_URL, pool_size=16)
     yield engine
