@@ -7,6 +7,21 @@ import os
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Appended to every MariaDB test database name, so that two checkouts (e.g. git
+# worktrees) can run the suite at once on one server without dropping each other's data.
+DB_TAG = os.environ.get("BILLINGCENTER_TEST_DB_TAG", "")
+MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306/"
+
+
+def mysql_test_url(name: str, variable: str | None = None) -> str:
+    """The URL of MariaDB test database ``billingcenter_<name>_test`` (tagged).
+
+    ``variable``, when set in the environment, gives the whole URL instead.
+    """
+    if variable and os.environ.get(variable):
+        return os.environ[variable]
+    tag = f"_{DB_TAG}" if DB_TAG else ""
+    return f"{MYSQL_SERVER}billingcenter_{name}{tag}_test"
 
 
 def unavailable(reason: str) -> None:

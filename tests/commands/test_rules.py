@@ -11,7 +11,7 @@ from billingcenter.cli import main
 from billingcenter.commands import rules as rules_command
 from billingcenter.ledger import migrate
 from tests.ledger.test_rules_store import rule_text
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
 CONF_RULES = Path(__file__).resolve().parents[2] / "conf" / "rules"
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
@@ -241,7 +241,7 @@ class TestReading:
 @pytest.mark.mariadb
 def test_mariadb_must_be_migrated_first(home, capsys):
     """On MariaDB the command does not migrate: an empty database asks for db upgrade."""
-    url = "mysql+pymysql://root@127.0.0.1:3306/billingcenter_rules_cli_test"
+    url = mysql_test_url("rules_cli")
     reset_mysql_database(url)
     code = main(["rules", "list", "--config", "billingcenter.ini", "--database-url", url])
     assert code == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 
 import pytest
@@ -31,7 +30,7 @@ from tests.jobs.rating_support import (
     book,
     rows,
 )
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
 NOW = datetime(2026, 11, 12, 3, 0, tzinfo=UTC)  # 2026-11-12 11:00 in Shanghai
 CONFIG = """\
@@ -168,10 +167,7 @@ class TestSimulate:
                        "was imported\n")
 
 
-SIM_MYSQL_URL = os.environ.get(
-    "BILLINGCENTER_TEST_RULES_SIM_MYSQL_URL",
-    "mysql+pymysql://root@127.0.0.1:3306/billingcenter_rules_sim_test",
-)
+SIM_MYSQL_URL = mysql_test_url("rules_sim", "BILLINGCENTER_TEST_RULES_SIM_MYSQL_URL")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ migrated once per module, emptied before each test).  Test modules import the
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -29,12 +28,9 @@ from billingcenter.ledger.tables import metadata
 from billingcenter.model import AccountNumChange, Order, Product, StateEvent, StateKind, Usage
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
-MYSQL_URL = os.environ.get(
-    "BILLINGCENTER_TEST_RATING_JOBS_MYSQL_URL",
-    "mysql+pymysql://root@127.0.0.1:3306/billingcenter_rating_jobs_test",
-)
+MYSQL_URL = mysql_test_url("rating_jobs", "BILLINGCENTER_TEST_RATING_JOBS_MYSQL_URL")
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 10)
 START = datetime(2026, 11, 9, 16, 0, tzinfo=UTC)  # 2026-11-10 00:00 +08:00

@@ -8,7 +8,6 @@ helpers and fixtures here are shared with the other ``test_files*`` modules.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from datetime import UTC, date, datetime
@@ -35,12 +34,9 @@ from billingcenter.ledger.schema_rating import charge
 from billingcenter.ledger.tables import metadata
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
-FILES_MYSQL_URL = os.environ.get(
-    "BILLINGCENTER_TEST_FILES_MYSQL_URL",
-    "mysql+pymysql://root@127.0.0.1:3306/billingcenter_files_test",
-)
+FILES_MYSQL_URL = mysql_test_url("files", "BILLINGCENTER_TEST_FILES_MYSQL_URL")
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 RULE_SET = "settle-test"

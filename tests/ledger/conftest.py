@@ -1,7 +1,8 @@
 """Ledger backends for the shared behaviour suite: memory, SQLite (a temp file), MariaDB.
 
 MariaDB: the database named
-by ``BILLINGCENTER_TEST_MYSQL_URL`` (default ``billingcenter_test``; the name must
+by ``BILLINGCENTER_TEST_MYSQL_URL`` (default ``billingcenter_ledger_test``, tagged by
+``BILLINGCENTER_TEST_DB_TAG`` as ``tests.support.mysql_test_url`` says; the name must
 end in ``_test`` because it is dropped and re-created) is migrated once per
 session with ``migrate.upgrade`` and emptied before each test.  An unreachable
 MariaDB fails the run when ``CI=true`` and skips its tests, with the reason,
@@ -10,7 +11,6 @@ otherwise.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +24,9 @@ from billingcenter.ledger.memory import MemoryLedger
 from billingcenter.ledger.port import Ledger
 from billingcenter.ledger.schema import metadata
 from billingcenter.ledger.store import SqlLedger
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
-MYSQL_URL = os.environ.get(
-    "BILLINGCENTER_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/billingcenter_test"
-)
+MYSQL_URL = mysql_test_url("ledger", "BILLINGCENTER_TEST_MYSQL_URL")
 
 BACKENDS = ["memory", "sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 SQL_BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]

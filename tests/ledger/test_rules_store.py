@@ -6,7 +6,6 @@ own (``billingcenter_rules_test``) so it never races the other ledger tests.
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -30,12 +29,9 @@ from billingcenter.ledger.rules import (
     RuleStore,
 )
 from billingcenter.ledger.schema_rules import rule_audit, rule_version
-from tests.support import reset_mysql_database
+from tests.support import mysql_test_url, reset_mysql_database
 
-RULES_MYSQL_URL = os.environ.get(
-    "BILLINGCENTER_TEST_RULES_MYSQL_URL",
-    "mysql+pymysql://root@127.0.0.1:3306/billingcenter_rules_test",
-)
+RULES_MYSQL_URL = mysql_test_url("rules", "BILLINGCENTER_TEST_RULES_MYSQL_URL")
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
 ROLES = Roles(
