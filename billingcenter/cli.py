@@ -18,8 +18,13 @@ from typing import Any
 
 import attrs
 
+from billingcenter.commands import bill as commands_bill
+from billingcenter.commands import check as commands_check
 from billingcenter.commands import errors as commands_errors
+from billingcenter.commands import outbox as commands_outbox
+from billingcenter.commands import payer as commands_payer
 from billingcenter.commands import rate as commands_rate
+from billingcenter.commands import report as commands_report
 from billingcenter.commands import rules as commands_rules
 from billingcenter.commands import usage as commands_usage
 from billingcenter.config import Config, ConfigError, load_config
@@ -204,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     hashp = sub.add_parser("hash-password", help="hash a caller's password for the config")
     hashp.add_argument("password", nargs="?", help="read from stdin when omitted")
     hashp.set_defaults(func=cmd_hash_password)
-    for module in (commands_rules, commands_rate, commands_usage, commands_errors):
+    for module in (commands_rules, commands_rate, commands_usage, commands_errors,
+                   commands_bill, commands_payer, commands_outbox, commands_report,
+                   commands_check):
         module.register(sub)
     return parser
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,6 +52,54 @@ class RatingSettings:
 
 
 @attrs.frozen
+class BillingSettings:
+    """Bill runs: the default billing date and how a run is split and scheduled."""
+
+    enabled: bool = True  # run on a timer inside the daemon
+    day: int = 1  # day of the month bills are made (1..28), unless a payer says otherwise
+    delay: int = 7200  # seconds after the billing date starts before its run
+    chunk: int = 1000  # payers per claimed unit of work
+
+
+@attrs.frozen
+class Remote:
+    """An outbound Hessian service: where, with which HTTP Basic credentials, how long."""
+
+    url: str = ""
+    user: str = ""
+    password: str = ""
+    timeout: float = 10.0  # seconds for one call (connect and answer)
+
+    @property
+    def configured(self) -> bool:
+        """Whether a URL is set."""
+        return bool(self.url)
+
+
+@attrs.frozen
+class OutboxSettings:
+    """Delivery of outbound calls: polling, concurrency, retries with backoff."""
+
+    enabled: bool = True  # deliver from inside the daemon
+    interval: float = 1.0  # seconds between polls when nothing is due
+    batch: int = 200  # messages leased per poll
+    concurrency: int = 16  # calls in flight at once
+    max_attempts: int = 100  # then the message is DEAD (billingcenter outbox retry)
+    backoff_initial: float = 2.0  # seconds before the first retry, doubled each time
+    backoff_max: float = 600.0  # longest wait between two attempts
+    lease: int = 120  # seconds a poller holds messages before another may take them
+
+
+@attrs.frozen
+class ArrearsSettings:
+    """Service control: when arrears stop service, and which orders."""
+
+    grace: int = 0  # seconds from a failed deduction to the stop (0: at once)
+    products: frozenset[str] = frozenset()  # products whose orders stop; empty: all
+    interval: int = 60  # seconds between arrears checks in the daemon
+
+
+@attrs.frozen
 class Config:
     """Everything the daemon and the ops commands need to know."""
 
@@ -67,6 +116,16 @@ class Config:
     callers: tuple[Caller, ...] = ()
     roles: Roles = Roles()
     rating: RatingSettings = RatingSettings()
+    billing: BillingSettings = BillingSettings()
+    account_system: Remote = Remote()  # chargeAccount
+    feedback: Remote = Remote()  # feedbackUser, every product without its own
+    feedback_by_product: Mapping[str, Remote] = attrs.field(factory=dict)
+    outbox: OutboxSettings = OutboxSettings()
+    arrears: ArrearsSettings = ArrearsSettings()
+
+    def feedback_for(self, product_code: str) -> Remote:
+        """The business system told about a product's orders."""
+        return self.feedback_by_product.get(product_code, self.feedback)
 
     @property
     def auth_enabled(self) -> bool:
@@ -82,6 +141,34 @@ def _int(parser: configparser.ConfigParser, section: str, key: str, default: int
     if value <= 0:
         raise ConfigError(f"[{section}] {key} must be positive, got {value}")
     return value
+
+
+def _count(parser: configparser.ConfigParser, section: str, key: str, default: int) -> int:
+    """An integer that may be zero."""
+    try:
+        value = parser.getint(section, key, fallback=default)
+    except ValueError as exc:
+        raise ConfigError(f"[{section}] {key} must be an integer") from exc
+    if value < 0:
+        raise ConfigError(f"[{section}] {key} must not be negative, got {value}")
+    return value
+
+
+def _seconds(parser: configparser.ConfigParser, section: str, key: str, default: float) -> float:
+    try:
+        value = parser.getfloat(section, key, fallback=default)
+    except ValueError as exc:
+        raise ConfigError(f"[{section}] {key} must be a number of seconds") from exc
+    if not value > 0:
+        raise ConfigError(f"[{section}] {key} must be positive, got {value}")
+    return value
+
+
+def _flag(parser: configparser.ConfigParser, section: str, key: str, default: bool) -> bool:
+    try:
+        return parser.getboolean(section, key, fallback=default)
+    except ValueError as exc:
+        raise ConfigError(f"[{section}] {key} must be true or false") from exc
 
 
 def _path(base: Path, value: str) -> Path:
@@ -129,6 +216,65 @@ def _rating(parser: configparser.ConfigParser) -> RatingSettings:
     )
 
 
+def _billing(parser: configparser.ConfigParser) -> BillingSettings:
+    day = _int(parser, "billing", "day", 1)
+    if day > 28:
+        raise ConfigError(f"[billing] day must be 1..28 (every month has it), got {day}")
+    return BillingSettings(
+        enabled=_flag(parser, "billing", "enabled", True),
+        day=day,
+        delay=_count(parser, "billing", "delay", 7200),
+        chunk=_int(parser, "billing", "chunk", 1000),
+    )
+
+
+def _remote(parser: configparser.ConfigParser, section: str, base: Remote | None = None
+            ) -> Remote:
+    base = base or Remote()
+    url = parser.get(section, "url", fallback=base.url).strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"[{section}] url must be an http:// or https:// URL, got {url!r}")
+    return Remote(
+        url=url,
+        user=parser.get(section, "user", fallback=base.user).strip(),
+        password=parser.get(section, "password", fallback=base.password),
+        timeout=_seconds(parser, section, "timeout", base.timeout),
+    )
+
+
+def _feedback_by_product(parser: configparser.ConfigParser, default: Remote
+                         ) -> dict[str, Remote]:
+    found = {}
+    for section in parser.sections():
+        if section.startswith("feedback:"):
+            product = section.split(":", 1)[1].strip()
+            if not product:
+                raise ConfigError(f"[{section}] needs a product code after 'feedback:'")
+            found[product] = _remote(parser, section, default)
+    return found
+
+
+def _outbox(parser: configparser.ConfigParser) -> OutboxSettings:
+    return OutboxSettings(
+        enabled=_flag(parser, "outbox", "enabled", True),
+        interval=_seconds(parser, "outbox", "interval", 1.0),
+        batch=_int(parser, "outbox", "batch", 200),
+        concurrency=_int(parser, "outbox", "concurrency", 16),
+        max_attempts=_int(parser, "outbox", "max_attempts", 100),
+        backoff_initial=_seconds(parser, "outbox", "backoff_initial", 2.0),
+        backoff_max=_seconds(parser, "outbox", "backoff_max", 600.0),
+        lease=_int(parser, "outbox", "lease", 120),
+    )
+
+
+def _arrears(parser: configparser.ConfigParser) -> ArrearsSettings:
+    return ArrearsSettings(
+        grace=_count(parser, "arrears", "grace", 0),
+        products=_names(parser, "arrears", "products"),
+        interval=_int(parser, "arrears", "interval", 60),
+    )
+
+
 def load_config(path: Path | None) -> Config:
     """Read the ini file at ``path`` (None: all defaults, the repo's catalogue)."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -143,6 +289,7 @@ def load_config(path: Path | None) -> Config:
         base = path.resolve().parent
     catalogue = parser.get("catalogue", "file", fallback="").strip()
     default_catalogue = REPO_CONF / "catalogue.toml"
+    feedback = _remote(parser, "feedback")
     return Config(
         endpoint=parser.get("server", "endpoint", fallback=DEFAULT_ENDPOINT),
         database_url=parser.get("database", "url", fallback="").strip(),
@@ -161,4 +308,10 @@ def load_config(path: Path | None) -> Config:
         callers=_callers(parser),
         roles=_roles(parser),
         rating=_rating(parser),
+        billing=_billing(parser),
+        account_system=_remote(parser, "account_system"),
+        feedback=feedback,
+        feedback_by_product=_feedback_by_product(parser, feedback),
+        outbox=_outbox(parser),
+        arrears=_arrears(parser),
     )

@@ -53,6 +53,18 @@ class InvalidState(BillingError):
     code = "INVALID_STATE"
 
 
+class UnknownDeduction(BillingError):
+    """A payment names a deduction billing never asked for."""
+
+    code = "UNKNOWN_DEDUCTION"
+
+
+class AmountMismatch(BillingError):
+    """A payment's amount (or payer) differs from the deduction it reports on."""
+
+    code = "AMOUNT_MISMATCH"
+
+
 class NotImplementedYet(BillingError):
     """The method is part of the contract but its behaviour has not landed yet."""
 

@@ -6,7 +6,12 @@ added to any ``schema_*`` module is compared with the migrations.
 
 from __future__ import annotations
 
-from billingcenter.ledger import schema_files, schema_rating, schema_rules  # noqa: F401
+from billingcenter.ledger import (  # noqa: F401
+    schema_billing,
+    schema_files,
+    schema_rating,
+    schema_rules,
+)
 from billingcenter.ledger.schema import metadata
 
 __all__ = ["metadata"]
