@@ -26,6 +26,9 @@ ALLOWED = {
     "billingcenter.auth": {"billingcenter.config"},
     "billingcenter.catalogue": {"billingcenter.config", "billingcenter.model"},
     "billingcenter.client": {"billingcenter.hessian"},
+    # Outbound calls (chargeAccount, feedbackUser): the outbox and its Twisted client.
+    "billingcenter.outbound": CORE | {"billingcenter.hessian", "billingcenter.ledger",
+                                      "billingcenter.config", "billingcenter.api"},
     "billingcenter.resource": CORE | {"billingcenter.api", "billingcenter.hessian",
                                       "billingcenter.auth", "billingcenter.config"},
 }
