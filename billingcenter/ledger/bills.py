@@ -1,0 +1,256 @@
+"""Bill runs in SQL: payers registered, bills made chunk by chunk, set-based.
+
+Every function runs inside the caller's transaction and never commits.
+
+* ``register_payers``: one ``INSERT ... SELECT`` adds a default ``payer_account``
+  (POSTPAID, billing day NULL = ``[billing] day``, balance, floor and threshold 0, OPEN)
+  for every payer with a charge dated before the bill date and no row yet.  Concurrent
+  runs are harmless (``INSERT IGNORE`` / ``INSERT OR IGNORE``).
+* ``DueRule``: which payer rows are due on a date (``billingcenter.jobs.billing``
+  splits them into chunks of ``payer_account`` ids).
+* ``bill_chunk``: for the due payers of one chunk, in one transaction and a handful
+  of statements whatever the chunk's size:
+
+  1. a bill per due payer that has unbilled charges (``bill_id = 0 AND entry_id = 0
+     AND day < X``) and no bill for X yet (unique (payer_id, bill_date));
+  2. those charges are MARKED with their bill (one multi-table UPDATE: MySQL
+     ``UPDATE charge, bill SET ...``, SQLite ``UPDATE ... FROM``);
+  3. the lines (one per order and product) are computed from the marked charges, and
+     the bill's total, counts and first/last day from its lines: a charge rated
+     meanwhile is either marked, and then on the bill and in its total, or left for
+     the next bill;
+  4. total > 0: status OWED, ``deduction_id = DED-<payer_id>-<yyyymmdd>`` and a
+     ``chargeAccount`` outbox message with that key; otherwise EMPTY and no message.
+
+A payer is due on X when its billing day (own, else the default) is X's day of the
+month; on the last day of a shorter month, payers whose day the month lacks are due
+too (a day of 31 bills on 30 April).  Prepaid payers are never billed.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+from sqlalchemy import and_, case, exists, func, insert, literal, null, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from billingcenter.ledger.coltypes import UtcDateTime, is_mysql
+from billingcenter.ledger.outbox import ACCOUNT, CHARGE_ACCOUNT, OutboxMessage, enqueue, epoch_ms
+from billingcenter.ledger.schema_billing import (
+    EMPTY,
+    OPEN,
+    OWED,
+    POSTPAID,
+    bill,
+    bill_line,
+    payer_account,
+)
+from billingcenter.ledger.schema_rating import charge
+
+
+@attrs.frozen
+class DueRule:
+    """Which payers are due on a bill date: the date and the default billing day."""
+
+    bill_date: date
+    default_day: int
+
+    def condition(self) -> ColumnElement[bool]:
+        """Payer rows that are postpaid and due on the date."""
+        p = payer_account.c
+        day = func.coalesce(p.billing_day, self.default_day)
+        last = calendar.monthrange(self.bill_date.year, self.bill_date.month)[1]
+        on_day = day >= self.bill_date.day if self.bill_date.day == last else (
+            day == self.bill_date.day)
+        return and_(p.kind == POSTPAID, on_day)
+
+
+@attrs.frozen
+class ChunkBills:
+    """What billing one chunk did (committed with it)."""
+
+    bills: int = 0
+    owed: int = 0
+    empty: int = 0
+    charges: int = 0
+    total_fen: int = 0
+    messages: int = 0
+
+
+def deduction_id(payer_id: str, bill_date: date) -> str:
+    """The idempotency key of a bill's ``chargeAccount``: ``DED-<payer>-<yyyymmdd>``."""
+    return f"DED-{payer_id}-{bill_date:%Y%m%d}"
+
+
+def _ignore_prefix(conn: Connection) -> str:
+    return "IGNORE" if is_mysql(conn.dialect) else "OR IGNORE"
+
+
+def register_payers(conn: Connection, bill_date: date, now: datetime) -> int:
+    """Add default payer rows for payers with charges before ``bill_date``; how many.
+
+    The distinct payers come from the ``(payer_id, day)`` index alone; a payer whose
+    charges are all billed or prepaid has a row already (its bill or balance made it).
+    """
+    c = charge.c
+    charged = (
+        select(c.payer_id.label("payer_id")).where(c.day < bill_date).group_by(c.payer_id)
+    ).subquery("charged")
+    known = exists().where(payer_account.c.payer_id == charged.c.payer_id)
+    rows = select(
+        charged.c.payer_id, literal(POSTPAID), null(), literal(0), literal(0), literal(0),
+        literal(OPEN), null(), null(), literal(now, UtcDateTime()),
+    ).where(~known)
+    p = payer_account.c
+    statement = insert(payer_account).prefix_with(_ignore_prefix(conn)).from_select(
+        [p.payer_id, p.kind, p.billing_day, p.balance_fen, p.floor_fen, p.threshold_fen,
+         p.service_state, p.arrears_since, p.state_changed_at, p.updated_at],
+        rows,
+    )
+    return int(conn.execute(statement).rowcount or 0)
+
+
+def _unbilled(bill_date: date) -> ColumnElement[bool]:
+    c = charge.c
+    return and_(c.bill_id == 0, c.entry_id == 0, c.day < bill_date)
+
+
+def bill_chunk(
+    conn: Connection, due: DueRule, lo: int, hi: int, now: datetime, run_id: str
+) -> ChunkBills:
+    """Bill the due payers with ``lo < payer_account.id <= hi`` (see the module doc)."""
+    _insert_bills(conn, due, lo, hi, now, run_id)
+    ids = _new_bills(conn, due.bill_date, lo, hi, run_id)
+    if not ids:
+        return ChunkBills()
+    _mark_charges(conn, ids, due.bill_date)
+    _insert_lines(conn, ids, due.bill_date)
+    _total_bills(conn, ids, due.bill_date)
+    conn.execute(bill.delete().where(bill.c.id.in_(ids), bill.c.charges == 0))
+    return _finish(conn, ids, now)
+
+
+def _insert_bills(
+    conn: Connection, due: DueRule, lo: int, hi: int, now: datetime, run_id: str
+) -> None:
+    p, c, b = payer_account.c, charge.c, bill.c
+    has_charges = exists().where(c.payer_id == p.payer_id, _unbilled(due.bill_date))
+    billed = exists().where(b.payer_id == p.payer_id, b.bill_date == due.bill_date)
+    rows = select(
+        p.payer_id, literal(due.bill_date), null(), null(), literal(0), literal(0), literal(0),
+        literal(EMPTY), null(), literal(now, UtcDateTime()), null(), literal(run_id),
+    ).where(p.id > lo, p.id <= hi, due.condition(), has_charges, ~billed)
+    statement = insert(bill).prefix_with(_ignore_prefix(conn)).from_select(
+        [b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen, b.lines, b.charges,
+         b.status, b.deduction_id, b.created_at, b.settled_at, b.run_id],
+        rows,
+    )
+    conn.execute(statement)
+
+
+def _new_bills(conn: Connection, bill_date: date, lo: int, hi: int, run_id: str) -> list[int]:
+    """The ids of the bills this transaction made for the chunk."""
+    p, b = payer_account.c, bill.c
+    query = (
+        select(b.id)
+        .select_from(payer_account.join(
+            bill, and_(b.payer_id == p.payer_id, b.bill_date == bill_date)))
+        .where(p.id > lo, p.id <= hi, b.run_id == run_id)
+        .order_by(b.id)
+    )
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def _mark_charges(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
+    """Give each unbilled charge before the date of the new bills' payers its bill."""
+    statement = (
+        update(charge)
+        .values(bill_id=bill.c.id)
+        .where(bill.c.id.in_(ids), charge.c.payer_id == bill.c.payer_id, _unbilled(bill_date))
+    )
+    conn.execute(statement)
+
+
+def _insert_lines(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
+    """One line per (bill, order, product) of the marked charges."""
+    c, b, line = charge.c, bill.c, bill_line.c
+    rows = (
+        select(c.bill_id, c.order_id, c.product_code, func.count(), func.sum(c.amount_fen),
+               func.min(c.day), func.max(c.day))
+        .select_from(bill.join(charge, and_(c.payer_id == b.payer_id, c.bill_id == b.id)))
+        .where(b.id.in_(ids), c.day < bill_date)
+        .group_by(c.bill_id, c.order_id, c.product_code)
+    )
+    conn.execute(insert(bill_line).from_select(
+        [line.bill_id, line.order_id, line.product_code, line.charges, line.amount_fen,
+         line.first_day, line.last_day],
+        rows,
+    ))
+
+
+def _total_bills(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
+    """Each bill's totals from its lines; status and deduction id from the total."""
+    line = bill_line.c
+    sums = (
+        select(line.bill_id.label("bill_id"), func.sum(line.amount_fen).label("total"),
+               func.sum(line.charges).label("charges"), func.count().label("lines"),
+               func.min(line.first_day).label("first_day"),
+               func.max(line.last_day).label("last_day"))
+        .where(line.bill_id.in_(ids))
+        .group_by(line.bill_id)
+    ).subquery("sums")
+    owed = sums.c.total > 0
+    key = literal("DED-") + bill.c.payer_id + literal(f"-{bill_date:%Y%m%d}")
+    conn.execute(
+        update(bill)
+        .values(
+            total_fen=sums.c.total, charges=sums.c.charges, lines=sums.c.lines,
+            first_day=sums.c.first_day, last_day=sums.c.last_day,
+            status=case((owed, OWED), else_=EMPTY),
+            deduction_id=case((owed, key), else_=null()),
+        )
+        .where(bill.c.id == sums.c.bill_id)
+    )
+
+
+def _finish(conn: Connection, ids: Sequence[int], now: datetime) -> ChunkBills:
+    """Queue the OWED bills' deductions; what the chunk made."""
+    b = bill.c
+    made = conn.execute(
+        select(b.id, b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen,
+               b.charges, b.status, b.deduction_id, b.created_at)
+        .where(b.id.in_(ids))
+    ).all()
+    owed = [row for row in made if row.status == OWED]
+    messages = [deduction_message(row) for row in owed]
+    queued = enqueue(conn, messages, now)
+    return ChunkBills(
+        bills=len(made), owed=len(owed), empty=len(made) - len(owed),
+        charges=sum(int(row.charges) for row in made),
+        total_fen=sum(int(row.total_fen) for row in made), messages=queued,
+    )
+
+
+def deduction_message(row: Any) -> OutboxMessage:
+    """The ``chargeAccount`` call of an owed bill row (a ``DeductionRequest``)."""
+    return OutboxMessage(
+        message_key=row.deduction_id,
+        target=ACCOUNT,
+        method=CHARGE_ACCOUNT,
+        payload={
+            "deductionId": row.deduction_id,
+            "billId": int(row.id),
+            "payerId": row.payer_id,
+            "amountFen": int(row.total_fen),
+            "billDate": row.bill_date.isoformat(),
+            "firstDay": row.first_day.isoformat(),
+            "lastDay": row.last_day.isoformat(),
+            "createdAt": epoch_ms(row.created_at),
+        },
+    )
+
