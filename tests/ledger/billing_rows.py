@@ -1,0 +1,193 @@
+"""Billing ledgers built row by row, for the report and check tests.
+
+The bill run and the payments are written by other modules; these tests must not
+depend on them, so ``Rows`` inserts charges, bills, lines, outbox messages, payments,
+payers and balance entries directly, the way those modules are meant to leave them
+(``billingcenter.ledger.schema_billing``).
+
+Databases: a migrated SQLite file per test, or the MariaDB database
+``billingcenter_report_test`` (tagged by ``BILLINGCENTER_TEST_DB_TAG``), migrated once
+per session and emptied, ids back to 1, before each test.  Test modules import the
+``engine`` fixture from here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Engine
+
+from billingcenter.ledger import migrate
+from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.schema_billing import (
+    EMPTY,
+    OPEN,
+    OWED,
+    POSTPAID,
+    balance_entry,
+    bill,
+    bill_line,
+    outbox,
+    payer_account,
+    payment,
+)
+from billingcenter.ledger.schema_rating import charge
+from billingcenter.ledger.tables import metadata
+from tests.support import mysql_test_url, reset_mysql_database
+
+MYSQL_URL = mysql_test_url("report", "BILLINGCENTER_TEST_REPORT_MYSQL_URL")
+AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def report_mysql_engine() -> Iterator[Engine]:
+    """The migrated MariaDB database of these tests (its own)."""
+    reset_mysql_database(MYSQL_URL)
+    migrate.upgrade(MYSQL_URL)
+    engine = create_engine(MYSQL_URL, pool_size=4)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def report_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("report") / "ledger.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty migrated ledger on SQLite or MariaDB, ids from 1."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite3"
+        shutil.copyfile(request.getfixturevalue("report_sqlite_template"), path)
+        sqlite = create_engine(f"sqlite:///{path}")
+        yield sqlite
+        sqlite.dispose()
+        return
+    mariadb: Engine = request.getfixturevalue("report_mysql_engine")
+    with mariadb.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        for table in metadata.sorted_tables:
+            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
+    yield mariadb
+
+
+def day(text: str) -> date:
+    """``date.fromisoformat``, short."""
+    return date.fromisoformat(text)
+
+
+class Rows:
+    """Inserts ledger rows directly; every method returns the new row's id."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._keys = 0
+
+    def _insert(self, table: Any, **values: Any) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
+
+    def charge(self, payer: str, order: str, product: str, on: str, amount: int,
+               rule_set: str = "rs-a", bill_id: int = 0, entry_id: int = 0) -> int:
+        """A rated charge of ``amount`` fen on business day ``on``."""
+        self._keys += 1
+        return self._insert(
+            charge, kind="daily", source_key=f"{order}/{on}/{self._keys}", order_id=order,
+            payer_id=payer, product_code=product, day=day(on), rule_set=rule_set,
+            rule_set_version="1", rule_id="r1", units=Decimal(1), unit_price=Decimal(0),
+            amount_fen=amount, explanation="{}", rated_at=AT, run_id="test",
+            bill_id=bill_id, entry_id=entry_id)
+
+    def bill(self, payer: str, bill_date: str, charge_ids: Sequence[int],
+             status: str | None = None) -> int:
+        """A bill of these charges as the bill run makes it: lines, marks, deduction."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(charge).where(charge.c.id.in_(charge_ids))).all()
+        total = sum(r.amount_fen for r in rows)
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for r in rows:
+            groups.setdefault((r.order_id, r.product_code), []).append(r)
+        deduction = f"DED-{payer}-{bill_date.replace('-', '')}" if total else None
+        bill_id = self._insert(
+            bill, payer_id=payer, bill_date=day(bill_date),
+            first_day=min(r.day for r in rows), last_day=max(r.day for r in rows),
+            total_fen=total, lines=len(groups), charges=len(rows),
+            status=status or (OWED if total else EMPTY), deduction_id=deduction,
+            created_at=AT, run_id="test")
+        for (order, product), members in sorted(groups.items()):
+            self._insert(bill_line, bill_id=bill_id, order_id=order, product_code=product,
+                         charges=len(members), amount_fen=sum(m.amount_fen for m in members),
+                         first_day=min(m.day for m in members),
+                         last_day=max(m.day for m in members))
+        with self.engine.begin() as conn:
+            conn.execute(update(charge).where(charge.c.id.in_(charge_ids))
+                         .values(bill_id=bill_id))
+        if deduction:
+            self.message(deduction, {"deductionId": deduction, "billId": bill_id,
+                                     "payerId": payer, "amountFen": total})
+        return bill_id
+
+    def message(self, key: str, payload: dict[str, Any], method: str = "chargeAccount",
+                target: str = "account") -> int:
+        """An outbox message."""
+        return self._insert(
+            outbox, message_key=key, target=target, method=method, ordering_key="",
+            payload=json.dumps(payload), status="PENDING", attempts=0, next_attempt_at=AT,
+            last_error="", created_at=AT)
+
+    def payment(self, serial: str, deduction: str, payer: str, amount: int,
+                status: str = "SUCCESS", outcome: str = "SETTLED") -> int:
+        """A stored payCallback."""
+        return self._insert(
+            payment, serial=serial, deduction_id=deduction, payer_id=payer,
+            amount_fen=amount, status=status, paid_at=AT, outcome=outcome,
+            digest="0" * 64, recorded_at=AT)
+
+    def payer(self, payer: str, kind: str = POSTPAID, floor: int = 0) -> int:
+        """A payer account with a zero balance."""
+        return self._insert(
+            payer_account, payer_id=payer, kind=kind, billing_day=None, balance_fen=0,
+            floor_fen=floor, threshold_fen=0, service_state=OPEN, updated_at=AT)
+
+    def entry(self, payer: str, key: str, amount: int, kind: str = "TOPUP") -> int:
+        """A balance entry, the payer's balance moved with it."""
+        with self.engine.begin() as conn:
+            balance = conn.execute(select(payer_account.c.balance_fen)
+                                   .where(payer_account.c.payer_id == payer)).scalar_one()
+            entry_id = conn.execute(insert(balance_entry).values(
+                entry_key=key, payer_id=payer, kind=kind, amount_fen=amount,
+                balance_after_fen=balance + amount, created_at=AT)).inserted_primary_key[0]
+            conn.execute(update(payer_account).where(payer_account.c.payer_id == payer)
+                         .values(balance_fen=balance + amount))
+        return int(entry_id)
+
+    def prepaid_charge(self, payer: str, order: str, product: str, on: str,
+                       amount: int) -> int:
+        """A charge of a prepaid payer, paid from its balance (entry ``charge:<id>``)."""
+        charge_id = self.charge(payer, order, product, on, amount)
+        entry_id = self.entry(payer, f"charge:{charge_id}", -amount, "CHARGE")
+        self.set(charge, charge_id, entry_id=entry_id)
+        return charge_id
+
+    def set(self, table: Any, row_id: int, **values: Any) -> None:
+        """Change one row (a corruption, or a later state)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == row_id).values(**values))
+
+    def count(self, table: Any) -> int:
+        """How many rows ``table`` has."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
