@@ -24,11 +24,13 @@ from billingcenter.api.methods import method_table
 from billingcenter.auth import Authenticator, check_listen_safety
 from billingcenter.catalogue import load_catalogue
 from billingcenter.config import Config, ConfigError
+from billingcenter.jobs.bill_timer import BillRunner, BillTimer
 from billingcenter.jobs.timer import DayRater, RatingTimer
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine, default_sqlite_url
 from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.store import SqlLedger
+from billingcenter.outbound.delivery import Deliverer, remotes_of
 from billingcenter.resource import HessianResource, make_site
 from billingcenter.service import BillingService
 
@@ -151,12 +153,18 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)
-    # After the pool, so it stops first: a rating run in progress ends after its chunk.
-    rater = DayRater(engine, rules.published_book, tz, config.rating.chunk,
-                     f"{socket.gethostname()}:{os.getpid()}", clock)
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    # After the pool, so they stop first: a run in progress ends after its chunk.
+    rater = DayRater(engine, rules.published_book, tz, config.rating.chunk, owner, clock)
     RatingTimer(reactor, clock, config.rating, tz,
                 lambda day: deferToThreadPool(reactor, pool, rater, day),
                 on_stop=rater.stopping.set).setServiceParent(top)
+    biller = BillRunner(engine, config.billing, owner, clock)
+    BillTimer(reactor, clock, config.billing, tz,
+              lambda day: deferToThreadPool(reactor, pool, biller, day),
+              on_stop=biller.stopping.set).setServiceParent(top)
+    Deliverer(engine, run, config.outbox, remotes_of(config), owner, clock,
+              reactor).setServiceParent(top)
     ListenService(reactor, config.endpoint, make_site(resource, config.max_body)).setServiceParent(
         top
     )
