@@ -20,10 +20,11 @@ import base64
 from collections.abc import Sequence
 from typing import Any, cast
 
-from twisted.internet import defer, error
+from twisted.internet import defer, error, protocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 from twisted.web import client as web_client
+from twisted.web import http as web_http
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer, IResponse
 from zope.interface import implementer
@@ -143,7 +144,7 @@ class HessianClient:
         return agent
 
     def _answer(self, response: IResponse) -> Deferred[Any]:
-        read = web_client.readBody(response)
+        read = _read_body(response)
         if response.code != 200:
             status = response.code
 
@@ -152,6 +153,39 @@ class HessianClient:
 
             return read.addCallback(refused)
         return read.addCallback(_decode)
+
+
+class _Collect(protocol.Protocol):
+    """Collects a response body; a cancelled read stops the connection."""
+
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.parts: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        if self.done.called:
+            return
+        if reason.check(web_client.ResponseDone, web_http.PotentialDataLoss):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
+
+
+def _read_body(response: IResponse) -> Deferred[bytes]:
+    """The whole body (``readBody`` without its deprecation warning on a proxied transport)."""
+    collector: _Collect
+
+    def cancel(_: Deferred[bytes]) -> None:
+        if collector.transport is not None:
+            collector.transport.stopProducing()
+
+    done: Deferred[bytes] = Deferred(cancel)
+    collector = _Collect(done)
+    cast(Any, response).deliverBody(collector)  # IResponse declares it without self
+    return done
 
 
 def _headers(remote: Remote) -> Headers:

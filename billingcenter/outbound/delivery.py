@@ -16,7 +16,7 @@ A Twisted service that polls the outbox (``billingcenter.ledger.outbox``):
    revived with ``billingcenter outbox retry``).
 
 A message whose lease would run out before its call could finish (``Remote.timeout``)
-is given back untouched.  Messages of a target whose remote has no URL are given back
+is given back untouched; keep ``[outbox] lease`` well above the remotes' timeouts.  Messages of a target whose remote has no URL are given back
 and not attempted (logged once per target).  A message whose ``ordering_key`` has an
 earlier ``PENDING`` message waits for it (a STOP is delivered before the REOPEN of the
 same order).  A deliverer that dies holding leases only delays those messages until
@@ -231,8 +231,10 @@ class Deliverer(service.Service):
     def _start(self, message: Leased) -> None:
         remote = self._remotes(message.target)
         left = (message.lease_until - self._clock()).total_seconds()
-        if left < remote.timeout + LEASE_MARGIN:
-            self._give_back([message])  # it could outlive its lease: let it be leased again
+        # A call that could outlive its lease is given back (and leased again soon), unless
+        # the lease is too short for any call: then half the lease must be left.
+        if left < min(remote.timeout + LEASE_MARGIN, self._settings.lease / 2):
+            self._give_back([message])
             return
         self._in_flight += 1
         self.stats.attempts += 1
