@@ -16,8 +16,9 @@ A Twisted service that polls the outbox (``billingcenter.ledger.outbox``):
    revived with ``billingcenter outbox retry``).
 
 A message whose lease would run out before its call could finish (``Remote.timeout``)
-is given back untouched; keep ``[outbox] lease`` well above the remotes' timeouts.  Messages of a target whose remote has no URL are given back
-and not attempted (logged once per target).  A message whose ``ordering_key`` has an
+is given back untouched; keep ``[outbox] lease`` well above the remotes' timeouts.
+Messages of a target whose remote has no URL are given back and not attempted (logged
+once per target).  A message whose ``ordering_key`` has an
 earlier ``PENDING`` message waits for it (a STOP is delivered before the REOPEN of the
 same order).  A deliverer that dies holding leases only delays those messages until
 ``lease`` seconds have passed; then any deliverer takes them again, so a remote may
