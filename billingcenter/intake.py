@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from billingcenter.errors import InvalidArgument, UnknownOrder, UnknownProduct
-from billingcenter.model import AccountNumChange, Order, Product, StateEvent, Usage
+from billingcenter.model import AccountNumChange, Order, PayNotice, Product, StateEvent, Usage
 
 KEY_MAX = 64
 TEXT_MAX = 128
@@ -143,3 +143,29 @@ def validate_account_change(change: AccountNumChange, now: datetime, limits: Lim
     if change.count < 0:
         raise InvalidArgument(f"currentNum must not be negative, got {change.count}")
     _check_time("changedAt", change.changed_at, now, limits)
+
+
+# payCallback statuses; INSUFFICIENT_FUNDS is a failure like FAILED.
+PAY_SUCCESS, PAY_FAILED, PAY_INSUFFICIENT = "SUCCESS", "FAILED", "INSUFFICIENT_FUNDS"
+PAY_STATUSES = (PAY_SUCCESS, PAY_FAILED, PAY_INSUFFICIENT)
+DEDUCTION_ID_MAX = 128
+AMOUNT_MAX = 10**15  # fen; far above any real payment, far below a BIGINT
+
+
+def validate_pay_notice(notice: PayNotice, now: datetime, limits: Limits) -> None:
+    """Reject a ``payCallback`` that is malformed on its own."""
+    _require_key("serial", notice.serial)
+    if len(notice.deduction_id) > DEDUCTION_ID_MAX:
+        raise InvalidArgument(f"deductionId is longer than {DEDUCTION_ID_MAX} characters")
+    if len(notice.payer_id) > KEY_MAX:
+        raise InvalidArgument(f"payerId is longer than {KEY_MAX} characters")
+    if notice.status not in PAY_STATUSES:
+        raise InvalidArgument(
+            f"status must be one of {', '.join(PAY_STATUSES)}, got {notice.status!r}")
+    if not 0 <= notice.amount_fen <= AMOUNT_MAX:
+        raise InvalidArgument(f"amountFen must be 0 to {AMOUNT_MAX}, got {notice.amount_fen}")
+    _check_time("paidAt", notice.paid_at, now, limits)
+    if notice.is_topup:
+        _require_key("payerId (of a top-up)", notice.payer_id)
+        if notice.amount_fen <= 0:
+            raise InvalidArgument("amountFen of a top-up must be more than 0")

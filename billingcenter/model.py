@@ -171,3 +171,24 @@ class ErrorRecord:
     reason: str
     payload: str
     received_at: datetime = attrs.field(converter=_utc)
+
+
+@attrs.frozen
+class PayNotice:
+    """A ``payCallback``: a deduction's outcome (``deduction_id`` set) or a top-up."""
+
+    serial: str
+    deduction_id: str
+    payer_id: str
+    amount_fen: int
+    status: str  # SUCCESS, FAILED, INSUFFICIENT_FUNDS
+    paid_at: datetime = attrs.field(converter=_utc)
+
+    @property
+    def is_topup(self) -> bool:
+        """A top-up names no deduction."""
+        return not self.deduction_id
+
+    def digest(self) -> str:
+        """Digest of the caller-supplied content."""
+        return content_digest(*attrs.astuple(self, recurse=False))

@@ -18,12 +18,14 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from billingcenter.errors import (
+    AmountMismatch,
     BillingError,
     DuplicateConflict,
     InvalidArgument,
     InvalidState,
     NoRule,
     NotImplementedYet,
+    UnknownDeduction,
     UnknownOrder,
     UnknownProduct,
 )
@@ -32,6 +34,7 @@ from billingcenter.model import (
     AccountNumChange,
     ErrorRecord,
     Order,
+    PayNotice,
     Receipt,
     StateEvent,
     Usage,
@@ -43,13 +46,21 @@ T = TypeVar("T")
 log = Logger()
 
 # Refusals worth keeping for correction and recycling (not outages or unfinished methods).
-RECORDED = (InvalidArgument, UnknownOrder, UnknownProduct, DuplicateConflict, InvalidState)
+RECORDED = (InvalidArgument, UnknownOrder, UnknownProduct, DuplicateConflict, InvalidState,
+            UnknownDeduction, AmountMismatch)
 
 
 class Runner(Protocol):
     """Runs a blocking function on the service's thread pool."""
 
     def __call__(self, f: Callable[..., T], *args: Any) -> Deferred[T]: ...
+
+
+class Payments(Protocol):
+    """Where payCallback goes (``billingcenter.ledger.payments.AccountStore``)."""
+
+    def pay_callback(self, notice: PayNotice, now: datetime) -> Receipt:
+        """Apply one payCallback in one transaction; its receipt (blocking)."""
 
 
 def payload_text(value: Any) -> str:
@@ -126,16 +137,17 @@ class BillingService:
     rules_max_age: timedelta = timedelta(seconds=1)
     _book: RuleBook | None = None
     _book_read_at: datetime = datetime.min.replace(tzinfo=UTC)
+    payments: Payments | None = None  # None: payCallback answers NOT_IMPLEMENTED
 
     @classmethod
     def create(
         cls, ledger: Ledger, run: Runner, clock: Callable[[], datetime], concurrency: int = 1,
         rules: Callable[[], RuleBook] = RuleBook,
-        rules_max_age: timedelta = timedelta(seconds=1),
+        rules_max_age: timedelta = timedelta(seconds=1), payments: Payments | None = None,
     ) -> BillingService:
         """Build a service with its usage batcher."""
         return cls(ledger, run, clock, UsageBatcher(ledger, run, concurrency), rules,
-                   rules_max_age)
+                   rules_max_age, payments=payments)
 
     def install_order(self, order: Order) -> Deferred[Receipt]:
         """Mirror a new order line."""
@@ -176,9 +188,14 @@ class BillingService:
         self._book, self._book_read_at = book, read_at
         return book
 
-    def pay_callback(self, notice: Any) -> Any:
-        """Deduction outcomes arrive with the billing work (issue: billing, part 3)."""
-        raise NotImplementedYet("payCallback is not implemented yet")
+    def pay_callback(self, notice: PayNotice) -> Deferred[Receipt]:
+        """Apply a deduction outcome or a top-up (key ``serial``); the receipt's status
+        is the outcome (``SETTLED``, ``ARREARS``, ``TOPUP``, ``IGNORED``)."""
+        if self.payments is None:
+            return self.refuse("payCallback", notice.serial, notice,
+                               NotImplementedYet("payCallback needs the SQL ledger"))
+        d = self.run(self.payments.pay_callback, notice, self.clock())
+        return self._keep_refusal(d, "payCallback", notice.serial, notice)
 
     def refuse(self, method: str, key: str, payload: Any, error: BillingError) -> Deferred[Any]:
         """Keep a record refused before it reached the ledger, then fail with ``error``."""

@@ -13,7 +13,15 @@ from typing import Any
 
 from billingcenter.errors import BillingError, InvalidArgument
 from billingcenter.hessian import HessianObject, Long
-from billingcenter.model import AccountNumChange, Order, Receipt, StateEvent, StateKind, Usage
+from billingcenter.model import (
+    AccountNumChange,
+    Order,
+    PayNotice,
+    Receipt,
+    StateEvent,
+    StateKind,
+    Usage,
+)
 from billingcenter.rating.model import Quote, QuoteRequest
 
 PACKAGE = "org.billingcenter.api."
@@ -173,6 +181,19 @@ def to_quote_request(value: Any, now: datetime) -> QuoteRequest:
     if min(request.quantity, request.days, request.account_num) < 0:
         raise InvalidArgument("quantity, days and accountNum must not be negative")
     return request
+
+
+def to_pay_notice(value: Any) -> PayNotice:
+    """A ``PayNotice`` DTO as a model value (the status upper-cased)."""
+    f = Fields(value, PAY_NOTICE)
+    return PayNotice(
+        serial=f.text("serial"),
+        deduction_id=f.text("deductionId"),
+        payer_id=f.text("payerId"),
+        amount_fen=f.integer("amountFen"),
+        status=f.text("status").strip().upper(),
+        paid_at=f.date("paidAt"),
+    )
 
 
 def from_quote(quote: Quote) -> HessianObject:

@@ -61,13 +61,6 @@ def _get_total_price(service: Any, args: tuple[Any, ...]) -> Any:
     return service.get_total_price(dto.to_quote_request(value, service.clock()))
 
 
-def _passthrough(operation: str) -> Callable[[Any, tuple[Any, ...]], Any]:
-    def invoke(service: Any, args: tuple[Any, ...]) -> Any:
-        return getattr(service, operation)(*args)
-
-    return invoke
-
-
 METHODS: tuple[Method, ...] = (
     Method(
         "insertServiceOp", ("ServiceOp",),
@@ -85,7 +78,11 @@ METHODS: tuple[Method, ...] = (
         dto.from_receipt,
     ),
     Method("getTotalPrice", ("PriceRequest",), _get_total_price, dto.from_quote),
-    Method("payCallback", ("PayNotice",), _passthrough("pay_callback")),
+    Method(
+        "payCallback", ("PayNotice",),
+        _dto_call("payCallback", "serial", dto.to_pay_notice, "pay_callback"),
+        dto.from_receipt,
+    ),
     Method("changeAccountNum", ("string", "int", "string"), _change_account_num),
 )
 

@@ -28,6 +28,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from billingcenter.ledger import accounts
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.schema_rating import UNITS_PRECISION, UNITS_SCALE, charge, job_claim
 from billingcenter.rating.model import Charge
@@ -56,6 +57,8 @@ CHARGE_COLUMNS = (
 AMOUNT_INDEX = CHARGE_COLUMNS.index("amount_fen")
 KEY_INDEX = CHARGE_COLUMNS.index("source_key")
 KIND_INDEX = CHARGE_COLUMNS.index("kind")
+PAYER_INDEX = CHARGE_COLUMNS.index("payer_id")
+RATED_AT_INDEX = CHARGE_COLUMNS.index("rated_at")
 # Rows per INSERT statement on MySQL (about 1 MB of SQL, far below max_allowed_packet).
 MYSQL_BATCH = 2500
 _MYSQL_INSERT = "INSERT IGNORE INTO charge ({}) VALUES ".format(", ".join(CHARGE_COLUMNS))
@@ -148,9 +151,22 @@ def _exact_decimal(name: str, value: Decimal) -> Decimal:
 
 
 def insert_charges(conn: Connection, rows: Sequence[ChargeRow]) -> int:
-    """Insert the rows whose (kind, source_key) is new; the number inserted."""
+    """Insert the rows whose (kind, source_key) is new; the number inserted.
+
+    Charges of prepaid payers are paid from their balances in the same transaction
+    (``billingcenter.ledger.accounts``): their payer rows are locked, in payer order,
+    before the insert, so rating chunks never deadlock on them.
+    """
     if not rows:
         return 0
+    prepaid = accounts.lock_prepaid(conn, {row[PAYER_INDEX] for row in rows})
+    inserted = _insert(conn, rows)
+    if prepaid:
+        accounts.pay_prepaid(conn, prepaid, rows[0][RATED_AT_INDEX])
+    return inserted
+
+
+def _insert(conn: Connection, rows: Sequence[ChargeRow]) -> int:
     if is_mysql(conn.dialect):
         return _insert_mysql(conn, rows)
     statement = sqlite_insert(charge).on_conflict_do_nothing(

@@ -118,8 +118,11 @@ class TestReplies:
         assert after == before
 
     def test_not_implemented_yet(self):
-        """payCallback answers NOT_IMPLEMENTED until the billing work lands."""
-        fault = fault_of(harness(), "payCallback", HessianObject(API + "PayNotice", {}))
+        """payCallback answers NOT_IMPLEMENTED on a service without payments (memory)."""
+        notice = HessianObject(API + "PayNotice", {
+            "serial": "s-1", "deductionId": "DED-1", "payerId": "", "amountFen": Long(1),
+            "status": "SUCCESS", "paidAt": NOW})
+        fault = fault_of(harness(), "payCallback", notice)
         assert fault.detail.fields["code"] == "NOT_IMPLEMENTED"
 
 
