@@ -28,10 +28,13 @@ from sqlalchemy.engine import Engine
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.schema_billing import (
+    ARREARS,
     EMPTY,
     OPEN,
     OWED,
     POSTPAID,
+    PREPAID,
+    SETTLED,
     balance_entry,
     bill,
     bill_line,
@@ -191,3 +194,37 @@ class Rows:
         """How many rows ``table`` has."""
         with self.engine.begin() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def clean_ledger(rows: Rows) -> None:
+    """Bills 1-3, charges 1-8, entries 1-5, payments 1-3 (ids are fixed).
+
+    p-1: bill 1 (615 fen: o-1 CRM 300+300, o-2 SMS 15) settled by a SUCCESS payment;
+    charge 8 after the bill date, not billed.  p-2: bill 2 (300) failed into arrears,
+    then a top-up of 1000 settled it from the balance (entries 1, 2).  p-3: prepaid,
+    a top-up of 500 (entry 3) and charges 5 and 6 of 20 paid from it (entries 4, 5).
+    p-4: bill 3, EMPTY (a 0 fen charge).
+    """
+    for payer in ("p-1", "p-2", "p-4"):
+        rows.payer(payer)
+    rows.payer("p-3", PREPAID)
+    c1 = rows.charge("p-1", "o-1", "CRM", "2026-10-30", 300)
+    c2 = rows.charge("p-1", "o-1", "CRM", "2026-10-31", 300)
+    c3 = rows.charge("p-1", "o-2", "SMS", "2026-10-31", 15, "rs-b")
+    c4 = rows.charge("p-2", "o-3", "CRM", "2026-10-31", 300)
+    b1 = rows.bill("p-1", "2026-11-01", [c1, c2, c3])
+    rows.payment("s-1", "DED-p-1-20261101", "p-1", 615)
+    rows.set(bill, b1, status=SETTLED, settled_at=AT)
+    b2 = rows.bill("p-2", "2026-11-01", [c4])
+    rows.payment("s-2", "DED-p-2-20261101", "", 300, "FAILED", ARREARS)
+    rows.set(bill, b2, status=ARREARS)
+    rows.payment("s-3", "", "p-2", 1000, "SUCCESS", "TOPUP")
+    rows.entry("p-2", "topup:s-3", 1000)
+    rows.entry("p-2", f"bill:{b2}", -300, "BILL")
+    rows.set(bill, b2, status=SETTLED, settled_at=AT)
+    rows.entry("p-3", "topup:s-9", 500)
+    rows.prepaid_charge("p-3", "o-4", "SMS", "2026-11-02", 20)
+    rows.prepaid_charge("p-3", "o-4", "SMS", "2026-11-03", 20)
+    c7 = rows.charge("p-4", "o-5", "FREE", "2026-10-31", 0)
+    rows.bill("p-4", "2026-11-01", [c7])
+    rows.charge("p-1", "o-1", "CRM", "2026-11-01", 300)

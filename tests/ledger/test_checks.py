@@ -16,9 +16,6 @@ from sqlalchemy import delete, insert
 from billingcenter.ledger.checks import run_checks
 from billingcenter.ledger.invariants import CHECKS, KINDS
 from billingcenter.ledger.schema_billing import (
-    ARREARS,
-    PREPAID,
-    SETTLED,
     balance_entry,
     bill,
     bill_line,
@@ -28,45 +25,11 @@ from billingcenter.ledger.schema_billing import (
 )
 from billingcenter.ledger.schema_rating import charge
 from tests.ledger import billing_rows
-from tests.ledger.billing_rows import AT, Rows
+from tests.ledger.billing_rows import AT, Rows, clean_ledger
 
 engine = billing_rows.engine
 report_mysql_engine = billing_rows.report_mysql_engine
 report_sqlite_template = billing_rows.report_sqlite_template
-
-
-def clean_ledger(rows: Rows) -> None:
-    """Bills 1-3, charges 1-8, entries 1-5, payments 1-3 (ids are fixed).
-
-    p-1: bill 1 (615 fen: o-1 CRM 300+300, o-2 SMS 15) settled by a SUCCESS payment;
-    charge 8 after the bill date, not billed.  p-2: bill 2 (300) failed into arrears,
-    then a top-up of 1000 settled it from the balance (entries 1, 2).  p-3: prepaid,
-    a top-up of 500 (entry 3) and charges 5 and 6 of 20 paid from it (entries 4, 5).
-    p-4: bill 3, EMPTY (a 0 fen charge).
-    """
-    for payer in ("p-1", "p-2", "p-4"):
-        rows.payer(payer)
-    rows.payer("p-3", PREPAID)
-    c1 = rows.charge("p-1", "o-1", "CRM", "2026-10-30", 300)
-    c2 = rows.charge("p-1", "o-1", "CRM", "2026-10-31", 300)
-    c3 = rows.charge("p-1", "o-2", "SMS", "2026-10-31", 15, "rs-b")
-    c4 = rows.charge("p-2", "o-3", "CRM", "2026-10-31", 300)
-    b1 = rows.bill("p-1", "2026-11-01", [c1, c2, c3])
-    rows.payment("s-1", "DED-p-1-20261101", "p-1", 615)
-    rows.set(bill, b1, status=SETTLED, settled_at=AT)
-    b2 = rows.bill("p-2", "2026-11-01", [c4])
-    rows.payment("s-2", "DED-p-2-20261101", "", 300, "FAILED", ARREARS)
-    rows.set(bill, b2, status=ARREARS)
-    rows.payment("s-3", "", "p-2", 1000, "SUCCESS", "TOPUP")
-    rows.entry("p-2", "topup:s-3", 1000)
-    rows.entry("p-2", f"bill:{b2}", -300, "BILL")
-    rows.set(bill, b2, status=SETTLED, settled_at=AT)
-    rows.entry("p-3", "topup:s-9", 500)
-    rows.prepaid_charge("p-3", "o-4", "SMS", "2026-11-02", 20)
-    rows.prepaid_charge("p-3", "o-4", "SMS", "2026-11-03", 20)
-    c7 = rows.charge("p-4", "o-5", "FREE", "2026-10-31", 0)
-    rows.bill("p-4", "2026-11-01", [c7])
-    rows.charge("p-1", "o-1", "CRM", "2026-11-01", 300)
 
 
 def found(engine: Any, limit: int = 10) -> dict[str, list[str]]:
