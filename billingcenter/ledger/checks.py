@@ -23,7 +23,9 @@ was found.  The invariants, by kind (``billingcenter.ledger.invariants``):
 * payments: ``settled_unpaid`` (a SETTLED bill has a SUCCESS payment of its deduction
   or a ``bill:<id>`` balance entry), ``bill_paid_twice`` (not more than one of those),
   ``payment_unknown_deduction``, ``payment_mismatch`` (a stored payment's amount is its
-  bill's total and its payer, when given, the bill's payer);
+  bill's total and its payer, when given, the bill's payer), ``topup_entry`` (a
+  top-up that was applied, outcome ``TOPUP``, has its ``topup:<serial>`` entry of its
+  amount and payer);
 * balances: ``balance_sum`` (``payer_account.balance_fen`` is the sum of its entries),
   ``balance_last`` (and the last entry's ``balance_after_fen``), ``balance_chain``
   (each entry's balance after is the previous one plus its amount),

@@ -30,7 +30,8 @@ from billingcenter.ledger.schema_rating import charge
 
 SUCCESS = "SUCCESS"
 BILL_STATUSES = (OWED, SETTLED, ARREARS, EMPTY)
-BILL_KEY, CHARGE_KEY = "bill:", "charge:"
+BILL_KEY, CHARGE_KEY, TOPUP_KEY = "bill:", "charge:", "topup:"
+TOPUP = "TOPUP"  # payment.outcome of a top-up that moved the balance
 
 
 def _key(prefix: str, row_id: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -143,6 +144,20 @@ def _payment_ids(r: Row[Any]) -> Any:
     return (("payment", r.id), ("serial", r.serial), ("deduction", r.deduction_id))
 
 
+def _topup_entry(dialect: Dialect) -> Any:
+    joined = payment.outerjoin(balance_entry, balance_entry.c.entry_key == literal(
+        TOPUP_KEY, String) + payment.c.serial)
+    wrong = or_(balance_entry.c.id.is_(None), balance_entry.c.amount_fen != payment.c.amount_fen,
+                balance_entry.c.payer_id != payment.c.payer_id)
+    return (select(payment.c.id, payment.c.serial, payment.c.payer_id, payment.c.amount_fen,
+                   balance_entry.c.id.label("entry"),
+                   balance_entry.c.payer_id.label("entry_payer"),
+                   balance_entry.c.amount_fen.label("entry_amount"))
+            .select_from(joined)
+            .where(payment.c.deduction_id == "", payment.c.outcome == TOPUP, wrong)
+            .order_by(payment.c.id))
+
+
 PAYMENT_CHECKS = (
     Check("settled_unpaid", "a settled bill has a successful deduction or a balance entry",
           _settled_unpaid,
@@ -160,6 +175,12 @@ PAYMENT_CHECKS = (
           lambda r: (_payment_ids(r) + (("bill", r.bill),),
                      f"{r.total_fen} fen from {r.bill_payer}",
                      f"{r.amount_fen} fen from {r.payer_id or '-'}")),
+    Check("topup_entry", "a top-up payment has its topup:<serial> entry of its amount",
+          _topup_entry,
+          lambda r: ((("payment", r.id), ("serial", r.serial)),
+                     f"{TOPUP_KEY}{r.serial}: {r.amount_fen} fen to {r.payer_id}",
+                     "no such entry" if r.entry is None
+                     else f"entry {r.entry}: {r.entry_amount} fen to {r.entry_payer}")),
 )
 
 

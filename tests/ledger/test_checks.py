@@ -192,6 +192,12 @@ CORRUPTIONS = [
             "p-1; found 600 fen from p-1",
         ],
     }, id="payment_mismatch"),
+    pytest.param(_set(payment, 3, amount_fen=999), {
+        "topup_entry": [
+            "payment 3, serial s-3: expected topup:s-3: 999 fen to p-2; found entry 1: 1000 "
+            "fen to p-2",
+        ],
+    }, id="topup_entry"),
     pytest.param(_set(payer_account, 1, balance_fen=5), {
         "balance_sum": [
             "payer p-1: expected 0 fen (0 entries); found 5 fen",
