@@ -1,0 +1,175 @@
+"""Shared by the bill-run tests: databases, charges written as rated, reading bills back.
+
+The databases: a migrated SQLite file per test, or MariaDB database
+``billingcenter_billing_jobs_test`` (tagged; dropped and migrated once per module,
+emptied before each test, ids from 1 again).  Test modules import the ``engine``
+fixture from here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from billingcenter.config import BillingSettings
+from billingcenter.ledger import migrate
+from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.schema_billing import bill, bill_line, outbox, payer_account
+from billingcenter.ledger.schema_rating import charge, job_claim
+from billingcenter.ledger.tables import metadata
+from tests.support import mysql_test_url, reset_mysql_database
+
+MYSQL_URL = mysql_test_url("billing_jobs", "BILLINGCENTER_TEST_BILLING_JOBS_MYSQL_URL")
+BILL_DATE = date(2026, 12, 1)
+RUN_AT = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # 2026-12-01 02:00 in Shanghai
+SETTINGS = BillingSettings(day=1, chunk=2)
+
+
+class Clock:
+    """A clock that moves on a millisecond at each reading (claims need distinct times)."""
+
+    def __init__(self, now: datetime = RUN_AT) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+def add_charge(engine: Engine, payer: str, order: str, day: date, fen: int,
+               product: str = "CRM-BASIC", kind: str = "daily", entry_id: int = 0,
+               key: str | None = None) -> int:
+    """Store one rated charge as the rating jobs do; its id."""
+    row = {
+        "kind": kind, "source_key": key or f"{order}/{day.isoformat()}", "order_id": order,
+        "payer_id": payer, "product_code": product, "day": day, "rule_set": "test-daily",
+        "rule_set_version": "2026.11.1", "rule_id": f"{product.lower()}-rule",
+        "units": Decimal(1), "unit_price": Decimal(fen) / 100, "amount_fen": fen,
+        "explanation": '{"mode":"daily"}', "rated_at": RUN_AT, "run_id": "rating",
+        "entry_id": entry_id,
+    }
+    with engine.begin() as conn:
+        return int(conn.execute(charge.insert(), row).inserted_primary_key[0])
+
+
+def month(engine: Engine, payer: str, order: str, first: date, days: int, fen: int,
+          product: str = "CRM-BASIC") -> None:
+    """Daily charges of ``fen`` for ``days`` days from ``first``."""
+    for n in range(days):
+        add_charge(engine, payer, order, first + timedelta(days=n), fen, product)
+
+
+def set_payer(engine: Engine, payer: str, kind: str = "POSTPAID",
+              billing_day: int | None = None) -> None:
+    """A payer row as ``billingcenter payer set`` would write it."""
+    with engine.begin() as conn:
+        conn.execute(payer_account.insert(), {
+            "payer_id": payer, "kind": kind, "billing_day": billing_day, "balance_fen": 0,
+            "floor_fen": 0, "threshold_fen": 0, "service_state": "OPEN",
+            "updated_at": RUN_AT,
+        })
+
+
+def select_all(engine: Engine, query: Any) -> list[Any]:
+    """Rows of a query."""
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def bills(engine: Engine) -> dict[tuple[str, date], Any]:
+    """(payer, bill date) -> bill row."""
+    return {(row.payer_id, row.bill_date): row
+            for row in select_all(engine, sa.select(bill).order_by(bill.c.id))}
+
+
+def lines(engine: Engine, bill_id: int) -> list[tuple[str, str, int, int, date, date]]:
+    """(order, product, charges, fen, first day, last day) of a bill's lines."""
+    b = bill_line.c
+    query = sa.select(b.order_id, b.product_code, b.charges, b.amount_fen, b.first_day,
+                      b.last_day).where(b.bill_id == bill_id).order_by(b.order_id, b.product_code)
+    return [tuple(row) for row in select_all(engine, query)]  # type: ignore[misc]
+
+
+def messages(engine: Engine) -> dict[str, Any]:
+    """message_key -> outbox row."""
+    return {row.message_key: row for row in select_all(engine, sa.select(outbox))}
+
+
+def marks(engine: Engine) -> dict[int, int]:
+    """charge id -> bill id."""
+    return dict(select_all(engine, sa.select(charge.c.id, charge.c.bill_id)))  # type: ignore
+
+
+def claims(engine: Engine) -> list[tuple[int, str]]:
+    """(chunk, status) of the bill job's claims."""
+    query = sa.select(job_claim.c.chunk, job_claim.c.status).where(
+        job_claim.c.job == "bill").order_by(job_claim.c.chunk)
+    return [tuple(row) for row in select_all(engine, query)]  # type: ignore[misc]
+
+
+def check_invariants(engine: Engine) -> None:
+    """Every bill equals its lines and its marked charges; every OWED bill has exactly
+    one chargeAccount message with its amount; nothing else is queued."""
+    found = bills(engine)
+    queued = messages(engine)
+    for row in found.values():
+        marked = select_all(engine, sa.select(sa.func.count(), sa.func.sum(charge.c.amount_fen))
+                            .where(charge.c.bill_id == row.id))[0]
+        assert (row.charges, row.total_fen) == (marked[0], int(marked[1] or 0))
+        assert sum(line[3] for line in lines(engine, row.id)) == row.total_fen
+        if row.status == "OWED":
+            assert queued[row.deduction_id].payload.count(f'"amountFen":{row.total_fen},') == 1
+        else:
+            assert row.deduction_id is None
+    assert len(queued) == sum(1 for row in found.values() if row.status == "OWED")
+
+
+@pytest.fixture(scope="module")
+def billing_mysql_engine() -> Iterator[Engine]:
+    """The migrated MariaDB database of these tests, one engine per module."""
+    reset_mysql_database(MYSQL_URL)
+    migrate.upgrade(MYSQL_URL)
+    engine = create_engine(MYSQL_URL, pool_size=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def billing_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("billing-template") / "ledger.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty migrated ledger on SQLite or MariaDB."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite3"
+        shutil.copyfile(request.getfixturevalue("billing_sqlite_template"), path)
+        found = create_engine(f"sqlite:///{path}")
+        yield found
+        found.dispose()
+        return
+    found = request.getfixturevalue("billing_mysql_engine")
+    with found.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    with found.begin() as conn:  # ids from 1 again: chunks are id ranges
+        for table in metadata.sorted_tables:
+            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
+    yield found
+
+
+def url_of(engine: Engine) -> str:
+    """The URL of ``engine``, password included (for a subprocess)."""
+    return engine.url.render_as_string(hide_password=False)

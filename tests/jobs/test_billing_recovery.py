@@ -1,0 +1,216 @@
+"""Bill runs that crash, are killed, or run twice at once: every payer billed once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from billingcenter.jobs.billing import run_bills
+from billingcenter.jobs.claims import retrying
+from billingcenter.ledger import bills as ledger_bills
+from billingcenter.ledger.bills import DueRule, bill_chunk
+from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.schema_billing import bill
+from tests.jobs import billing_support as support
+from tests.jobs.billing_support import (
+    BILL_DATE,
+    SETTINGS,
+    Clock,
+    bills,
+    check_invariants,
+    claims,
+    month,
+    url_of,
+)
+
+billing_sqlite_template = support.billing_sqlite_template
+billing_mysql_engine = support.billing_mysql_engine
+engine = support.engine
+
+REPO = Path(__file__).resolve().parents[2]
+PAYERS = 9
+
+
+def payers(engine, count=PAYERS, first=date(2026, 11, 28)):
+    """``count`` payers with three days of charges each, p-0 paying 100 a day, p-1 101..."""
+    for n in range(count):
+        month(engine, f"p-{n}", f"o-{n}", first, 3, 100 + n)
+
+
+def expected(count=PAYERS):
+    """payer -> the total its bill must have."""
+    return {f"p-{n}": 3 * (100 + n) for n in range(count)}
+
+
+def totals(engine, bill_date=BILL_DATE):
+    """payer -> bill total of the date."""
+    return {payer: row.total_fen for (payer, day), row in bills(engine).items()
+            if day == bill_date}
+
+
+class Crash(Exception):
+    """Stands for the process dying."""
+
+
+class TestCrashes:
+    def test_a_crash_between_chunks_then_a_rerun(self, engine):
+        """Chunks done before the crash stay; the rerun bills the rest, nothing twice."""
+        payers(engine)
+        asked = []
+
+        def stop():
+            asked.append(1)
+            if len(asked) == 3:
+                raise Crash()
+            return False
+
+        with pytest.raises(Crash):
+            run_bills(engine, BILL_DATE, SETTINGS, "me", Clock(), stop=stop)
+        assert len(totals(engine)) == 4  # two chunks of two payers
+        again = run_bills(engine, BILL_DATE, SETTINGS, "other", Clock())
+        assert (again.bills, again.run.skipped) == (5, 2)
+        assert totals(engine) == expected()
+        assert claims(engine) == [(k, "done") for k in range(5)]
+        check_invariants(engine)
+
+    def test_a_crash_inside_a_chunk_undoes_the_chunk(self, engine, monkeypatch):
+        """A failure before the chunk commits leaves no bill, mark or message of it; the
+        claim is taken back at once by the same owner, by another after stale_after."""
+        payers(engine)
+        real = ledger_bills.enqueue
+        calls = []
+
+        def failing(conn, messages, now):
+            calls.append(1)
+            if len(calls) == 2:
+                raise Crash()
+            return real(conn, messages, now)
+
+        monkeypatch.setattr(ledger_bills, "enqueue", failing)
+        with pytest.raises(Crash):
+            run_bills(engine, BILL_DATE, SETTINGS, "me", Clock())
+        monkeypatch.setattr(ledger_bills, "enqueue", real)
+        assert len(totals(engine)) == 2
+        assert claims(engine) == [(0, "done"), (1, "running")]
+        held = run_bills(engine, BILL_DATE, SETTINGS, "other", Clock())
+        assert held.run.skipped == 2 and ("p-2" not in totals(engine))  # chunk 1 still held
+        assert len(totals(engine)) == 7
+        later = Clock(support.RUN_AT + timedelta(minutes=11))
+        taken = run_bills(engine, BILL_DATE, SETTINGS, "other", later)
+        assert (taken.bills, taken.run.chunks) == (2, 1)
+        assert totals(engine) == expected()
+        check_invariants(engine)
+
+    def test_the_same_owner_takes_its_chunk_back_at_once(self, engine, monkeypatch):
+        """After a restart under the same owner name the running chunk is redone now."""
+        payers(engine, 2)
+        monkeypatch.setattr(ledger_bills, "enqueue", lambda *a: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            run_bills(engine, BILL_DATE, SETTINGS, "me", Clock())
+        monkeypatch.undo()
+        assert run_bills(engine, BILL_DATE, SETTINGS, "me", Clock()).bills == 2
+        check_invariants(engine)
+
+
+class TestConcurrentRuns:
+    def test_two_runs_at_once(self, engine):
+        """Two owners with their own engines share a run: each payer billed exactly once."""
+        payers(engine, 24)
+        barrier = threading.Barrier(2)
+        results = {}
+
+        def one(owner):
+            own = create_engine(url_of(engine), pool_size=2)
+            try:
+                barrier.wait()
+                results[owner] = run_bills(own, BILL_DATE, SETTINGS, owner, Clock())
+            finally:
+                own.dispose()
+
+        threads = [threading.Thread(target=one, args=(name,)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert totals(engine) == expected(24)
+        assert sum(r.bills for r in results.values()) == 24
+        assert sum(r.total_fen for r in results.values()) == sum(expected(24).values())
+        assert claims(engine) == [(k, "done") for k in range(12)]
+        check_invariants(engine)
+
+    def test_one_chunk_billed_twice_at_once_without_claims(self, engine):
+        """Even with the claims bypassed, two transactions on one chunk bill it once (on
+        MariaDB one may meet a deadlock; run again, it finds the bills made)."""
+        payers(engine, 4)
+        with engine.begin() as conn:
+            ledger_bills.register_payers(conn, BILL_DATE, support.RUN_AT)
+        barrier = threading.Barrier(2)
+        made = {}
+
+        def one(run_id):
+            own = create_engine(url_of(engine), pool_size=1)
+            try:
+                barrier.wait()
+
+                def work():
+                    with own.begin() as conn:
+                        return bill_chunk(conn, DueRule(BILL_DATE, 1), 0, 100, support.RUN_AT,
+                                          run_id)
+
+                made[run_id] = retrying(work)  # as the job does: a deadlock is run again
+            finally:
+                own.dispose()
+
+        threads = [threading.Thread(target=one, args=(name,)) for name in ("r1", "r2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(m.bills for m in made.values()) == [0, 4]
+        assert totals(engine) == expected(4)
+        check_invariants(engine)
+
+
+class TestKilledProcess:
+    def test_a_killed_bill_command_then_a_rerun(self, tmp_path):
+        """SIGKILL in the middle of ``billingcenter bill``; the rerun bills the rest once."""
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        from billingcenter.ledger import migrate
+
+        migrate.upgrade(url)
+        engine = create_engine(url)
+        count, bill_date = 300, date(2026, 11, 1)
+        for n in range(count):
+            support.add_charge(engine, f"p-{n:03d}", f"o-{n}", date(2026, 10, 30), 100 + n)
+        command = [sys.executable, "-c",
+                   "import sys; from billingcenter.cli import main; sys.exit(main(sys.argv[1:]))",
+                   "bill", "--date", bill_date.isoformat(), "--chunk", "1",
+                   "--database-url", url, "--owner", "doomed"]
+        child = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        made = 0
+        deadline = time.monotonic() + 60
+        while made < 5 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+            with engine.connect() as conn:
+                made = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        with engine.connect() as conn:
+            at_kill = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
+        assert 0 < at_kill < count  # killed in the middle
+        rerun = subprocess.run(command[:-1] + ["doomed"], cwd=tmp_path, capture_output=True,
+                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+        assert rerun.returncode == 0, rerun.stderr
+        assert totals(engine, bill_date) == {f"p-{n:03d}": 100 + n for n in range(count)}
+        check_invariants(engine)
+        engine.dispose()
