@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,10 +24,14 @@ from billingcenter.api.methods import method_table
 from billingcenter.auth import Authenticator, check_listen_safety
 from billingcenter.catalogue import load_catalogue
 from billingcenter.config import Config, ConfigError
+from billingcenter.jobs.arrears import ArrearsTimer
+from billingcenter.jobs.arrears import check as check_arrears
 from billingcenter.jobs.bill_timer import BillRunner, BillTimer
 from billingcenter.jobs.timer import DayRater, RatingTimer
 from billingcenter.ledger import migrate
+from billingcenter.ledger.control import ServicePolicy
 from billingcenter.ledger.engine import create_engine, default_sqlite_url
+from billingcenter.ledger.payments import AccountStore
 from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.store import SqlLedger
 from billingcenter.outbound.delivery import Deliverer, remotes_of
@@ -148,8 +152,11 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
         return datetime.fromtimestamp(int(reactor.seconds() * 1000) / 1000, UTC)
 
     rules = RuleStore(engine, config.roles)
+    accounts = AccountStore(
+        engine, ServicePolicy(timedelta(seconds=config.arrears.grace), config.arrears.products),
+        config.limits)
     billing = BillingService.create(ledger, run, clock, config.write_batches,
-                                    rules=rules.published_book)
+                                    rules=rules.published_book, payments=accounts)
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)
@@ -165,6 +172,10 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
               on_stop=biller.stopping.set).setServiceParent(top)
     Deliverer(engine, run, config.outbox, remotes_of(config), owner, clock,
               reactor).setServiceParent(top)
+    ArrearsTimer(
+        reactor, clock, config.arrears.interval,
+        lambda now: deferToThreadPool(reactor, pool, check_arrears, accounts, now),
+    ).setServiceParent(top)
     ListenService(reactor, config.endpoint, make_site(resource, config.max_body)).setServiceParent(
         top
     )

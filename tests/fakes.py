@@ -254,7 +254,8 @@ class FakeAccountSystem(FakeHessianService):
         """Also the deductions made and the calls per deduction id."""
         found = super().state()
         found.update(deducted=list(self.deductions), repeats=self.repeats(),
-                     callbacks=[list(c) for c in self.callbacks])
+                     callbacks=[list(c) for c in self.callbacks],
+                     requests=[dict(fields) for fields in self.deductions.values()])
         return found
 
 
