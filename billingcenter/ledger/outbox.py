@@ -14,9 +14,9 @@ are integers of epoch milliseconds, business days ``yyyy-mm-dd`` text, fen integ
 Delivery (``billingcenter.outbound.delivery``) works on the table only through the
 functions below, each one short transaction, set-based:
 
-* ``lease``: take up to ``limit`` due messages for a while.  Due: ``PENDING``,
-  ``next_attempt_at <= now``, not leased or the lease expired, its target not in
-  ``skip_targets``, and no earlier ``PENDING`` message with the same non-empty
+* ``lease``: take up to ``limit`` due messages (longest due first) for a while.
+  Due: ``PENDING``, ``next_attempt_at <= now``, not leased or the lease expired, its
+  target not in ``skip_targets``, and no earlier ``PENDING`` message with the same non-empty
   ``ordering_key``.  The lease writes a token unique to this lease into
   ``lease_owner`` (``<owner>/<n>``) and the expiry into ``lease_until``; MariaDB takes
   the rows ``FOR UPDATE SKIP LOCKED`` so pollers never wait on each other, and the
@@ -201,12 +201,14 @@ def _free(now: datetime) -> tuple[Any, ...]:
 
 
 def _due_ids(conn: Connection, now: datetime, limit: int, skip: Collection[str]) -> list[int]:
+    """Due messages, oldest due first: the order of the (status, next_attempt_at) index,
+    so the scan never walks the DELIVERED rows."""
     earlier = outbox.alias("earlier")
     blocked = exists().where(earlier.c.ordering_key == outbox.c.ordering_key,
                              earlier.c.status == PENDING, earlier.c.id < outbox.c.id)
     query = (select(outbox.c.id)
              .where(*_free(now), or_(outbox.c.ordering_key == "", ~blocked))
-             .order_by(outbox.c.id).limit(limit))
+             .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit))
     if skip:
         query = query.where(outbox.c.target.not_in(list(skip)))
     return list(conn.execute(query).scalars())
