@@ -23,17 +23,20 @@ rated after a payer's bill was made (late usage, a late day) wait for its next b
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from billingcenter.jobs.claims import (
     DEFAULT_STALE_AFTER,
+    RETRYABLE_MYSQL_ERRORS,
     ClaimLost,
     Clock,
     PlannedChunk,
@@ -50,8 +53,11 @@ from billingcenter.ledger.bills import ChunkBills, DueRule
 from billingcenter.ledger.charges import ChunkResult, Claim, finish_claim
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.schema_billing import payer_account
+from billingcenter.ledger.transact import error_code
 
 JOB = "bill"
+DEADLOCK_ROUNDS = 4  # of ``retrying`` (3 attempts each)
+T = TypeVar("T")
 
 
 class BillingRules(Protocol):
@@ -182,11 +188,24 @@ class _Worker:
                 return result, made
 
         try:
-            result, made = retrying(work)
+            result, made = _persisting(work)
         except ClaimLost:
             return None
         self.made = _add(self.made, made)
         return result
+
+
+def _persisting(work: Callable[[], T]) -> T:
+    """``retrying`` a few times over: two workers' chunks may deadlock now and then
+    (unique index gaps of ``bill`` and ``outbox``); the chunk is simply run again."""
+    for attempt in range(DEADLOCK_ROUNDS):
+        try:
+            return retrying(work)
+        except DBAPIError as exc:
+            if attempt == DEADLOCK_ROUNDS - 1 or error_code(exc) not in RETRYABLE_MYSQL_ERRORS:
+                raise
+            time.sleep(random.uniform(0.05, 0.5))
+    raise AssertionError("unreachable")
 
 
 def _add(a: ChunkBills, b: ChunkBills) -> ChunkBills:

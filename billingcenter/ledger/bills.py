@@ -131,7 +131,6 @@ def bill_chunk(
     _mark_charges(conn, ids, due.bill_date)
     _insert_lines(conn, ids, due.bill_date)
     _total_bills(conn, ids, due.bill_date)
-    conn.execute(bill.delete().where(bill.c.id.in_(ids), bill.c.charges == 0))
     return _finish(conn, ids, now)
 
 
@@ -226,6 +225,12 @@ def _finish(conn: Connection, ids: Sequence[int], now: datetime) -> ChunkBills:
                b.charges, b.status, b.deduction_id, b.created_at)
         .where(b.id.in_(ids))
     ).all()
+    # A bill whose payer had no charge left to mark (taken meanwhile) is dropped; the
+    # DELETE names its ids only: a long IN list may be run as a scan locking others' rows.
+    unmarked = [int(row.id) for row in made if row.charges == 0]
+    if unmarked:
+        conn.execute(bill.delete().where(bill.c.id.in_(unmarked)))
+        made = [row for row in made if row.charges != 0]
     owed = [row for row in made if row.status == OWED]
     messages = [deduction_message(row) for row in owed]
     queued = enqueue(conn, messages, now)
