@@ -111,6 +111,7 @@ class Config:
     max_depth: int = 64
     threads: int = 16
     write_batches: int = 1
+    name: str = ""  # the owner name of claims and leases; empty: host:pid
     business_time_zone: str = "Asia/Shanghai"
     limits: Limits = Limits()
     callers: tuple[Caller, ...] = ()
@@ -301,6 +302,7 @@ def load_config(path: Path | None) -> Config:
         max_depth=_int(parser, "server", "max_depth", 64),
         threads=_int(parser, "server", "threads", 16),
         write_batches=_int(parser, "server", "write_batches", 1),
+        name=parser.get("server", "name", fallback="").strip(),
         business_time_zone=parser.get("business", "time_zone", fallback="Asia/Shanghai"),
         limits=Limits(
             max_future=timedelta(seconds=_int(parser, "intake", "max_future", 86400))

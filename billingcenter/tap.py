@@ -160,7 +160,7 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     resource = HessianResource(billing, method_table(), authenticator, config.max_depth)
     top = service.MultiService()
     ThreadPoolService(pool).setServiceParent(top)
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = config.name or f"{socket.gethostname()}:{os.getpid()}"
     # After the pool, so they stop first: a run in progress ends after its chunk.
     rater = DayRater(engine, rules.published_book, tz, config.rating.chunk, owner, clock)
     RatingTimer(reactor, clock, config.rating, tz,

@@ -131,8 +131,13 @@ class World:
         )
         self.config = workdir / "billingcenter.ini"
         self.config.write_text(self.config_text, encoding="utf-8")
-        publish_shipped_rules(workdir, self.config_text)
-        self.server = start_server(workdir, self.config_text)
+        try:
+            publish_shipped_rules(workdir, self.config_text)
+            self.server = start_server(workdir, self.config_text)
+        except BaseException:
+            _stop(self.account_proc)
+            _stop(self.business_proc)
+            raise
         self.client = HessianClient(self.server.url)
         self.engine = sa.create_engine(URL)
 
