@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -45,6 +45,7 @@ from billingcenter.ledger import transact
 from billingcenter.ledger.schema_billing import DEAD, DELIVERED, PENDING, outbox
 
 ACCOUNT = "account"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHARGE_ACCOUNT = "chargeAccount"
 FEEDBACK_USER = "feedbackUser"
 
@@ -56,7 +57,8 @@ def business_target(product_code: str) -> str:
 
 def epoch_ms(moment: datetime) -> int:
     """An aware datetime as whole epoch milliseconds (a java.util.Date's value)."""
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: timestamp() * 1000 in floats can land a millisecond short.
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 @attrs.frozen
