@@ -35,7 +35,7 @@ FULL_CHECKS = (
     "insertServiceOp.unknownOrder",
     "changeAccountNum", "changeAccountNum.repeat", "changeAccountNum.unknownOrder",
     "changeAccountNum.negative",
-    "getTotalPrice", "payCallback", "unknownMethod", "latency",
+    "getTotalPrice", "payCallback", "payCallback.unknownDeduction", "unknownMethod", "latency",
 )
 
 

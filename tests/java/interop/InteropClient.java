@@ -378,14 +378,31 @@ public final class InteropClient {
             }
         });
 
-        // not yet implemented -------------------------------------------------------
+        // payCallback -----------------------------------------------------------------
         check("payCallback", new Check() {
             public String run() throws Throwable {
-                return expectCode("NOT_IMPLEMENTED", new Check() {
+                // A top-up (no deductionId) for the payer: accepted, outcome TOPUP.
+                PayNotice notice = new PayNotice();
+                notice.setSerial(prefix + "-topup-1");
+                notice.setDeductionId("");
+                notice.setPayerId(payer);
+                notice.setAmountFen(12345L);
+                notice.setStatus("SUCCESS");
+                notice.setPaidAt(new Date(now - MINUTE));
+                Receipt r = service.payCallback(notice);
+                if (!"TOPUP".equals(r.getStatus())) {
+                    throw new AssertionError("expected status TOPUP, got " + r);
+                }
+                return requireSameReceipt(r, service.payCallback(notice));
+            }
+        });
+        check("payCallback.unknownDeduction", new Check() {
+            public String run() throws Throwable {
+                return expectCode("UNKNOWN_DEDUCTION", new Check() {
                     public String run() throws Throwable {
                         PayNotice notice = new PayNotice();
                         notice.setSerial(prefix + "-pay-1");
-                        notice.setDeductionId(prefix + "-deduction-1");
+                        notice.setDeductionId(prefix + "-no-such-deduction");
                         notice.setPayerId(payer);
                         notice.setAmountFen(12345L);
                         notice.setStatus("SUCCESS");

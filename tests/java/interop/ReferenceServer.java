@@ -169,8 +169,17 @@ public final class ReferenceServer {
             return quote;
         }
 
-        public Receipt payCallback(PayNotice notice) {
-            throw new BillingException("NOT_IMPLEMENTED", "payCallback is not implemented yet");
+        public synchronized Receipt payCallback(PayNotice notice) {
+            String deduction = notice.getDeductionId();
+            if (deduction != null && !deduction.isEmpty()) {
+                // This reference bills nothing, so every deduction id is unknown.
+                throw new BillingException("UNKNOWN_DEDUCTION", "no bill has deduction "
+                    + deduction);
+            }
+            Receipt r = record("payment:" + notice.getSerial(), notice.getSerial(),
+                notice.getPayerId() + "|" + notice.getAmountFen() + "|" + notice.getStatus());
+            r.setStatus("TOPUP");
+            return r;
         }
 
         public synchronized String changeAccountNum(String mmId, int currentNum,
