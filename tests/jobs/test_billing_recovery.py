@@ -20,6 +20,7 @@ from billingcenter.ledger import bills as ledger_bills
 from billingcenter.ledger.bills import DueRule, bill_chunk
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.schema_billing import bill
+from billingcenter.ledger.schema_rating import charge
 from tests.jobs import billing_support as support
 from tests.jobs.billing_support import (
     BILL_DATE,
@@ -188,29 +189,35 @@ class TestKilledProcess:
 
         migrate.upgrade(url)
         engine = create_engine(url)
-        count, bill_date = 300, date(2026, 11, 1)
-        for n in range(count):
-            support.add_charge(engine, f"p-{n:03d}", f"o-{n}", date(2026, 10, 30), 100 + n)
+        count, bill_date = 2000, date(2026, 11, 1)
+        rows = [{"kind": "daily", "source_key": f"o-{n}/2026-10-30", "order_id": f"o-{n}",
+                 "payer_id": f"p-{n:04d}", "product_code": "CRM-BASIC", "day": date(2026, 10, 30),
+                 "rule_set": "r", "rule_set_version": "1", "rule_id": "r", "units": 1,
+                 "unit_price": 1, "amount_fen": 100 + n, "explanation": "{}",
+                 "rated_at": support.RUN_AT, "run_id": "rating"} for n in range(count)]
+        with engine.begin() as conn:
+            conn.execute(charge.insert(), rows)
         command = [sys.executable, "-c",
                    "import sys; from billingcenter.cli import main; sys.exit(main(sys.argv[1:]))",
                    "bill", "--date", bill_date.isoformat(), "--chunk", "1",
                    "--database-url", url, "--owner", "doomed"]
-        child = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        made = 0
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        child = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while made < 5 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-            with engine.connect() as conn:
-                made = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
-        child.send_signal(signal.SIGKILL)
-        child.wait()
         with engine.connect() as conn:
-            at_kill = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
+            while child.poll() is None and time.monotonic() < deadline:
+                conn.begin()  # BEGIN IMMEDIATE: the child waits at its next chunk
+                at_kill = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
+                if at_kill:
+                    child.send_signal(signal.SIGKILL)
+                    child.wait()
+                conn.rollback()
+                time.sleep(0.005)
         assert 0 < at_kill < count  # killed in the middle
-        rerun = subprocess.run(command[:-1] + ["doomed"], cwd=tmp_path, capture_output=True,
-                               text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+        rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env,
+                               check=False)
         assert rerun.returncode == 0, rerun.stderr
-        assert totals(engine, bill_date) == {f"p-{n:03d}": 100 + n for n in range(count)}
+        assert totals(engine, bill_date) == {f"p-{n:04d}": 100 + n for n in range(count)}
         check_invariants(engine)
         engine.dispose()
