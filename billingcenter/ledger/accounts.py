@@ -43,6 +43,7 @@ from billingcenter.ledger.schema_rating import charge
 
 TOPUP, CHARGE, BILL = "TOPUP", "CHARGE", "BILL"  # balance_entry.kind
 IN_LIST = 5000  # keys per IN (...) list
+PREPAID_SCAN = 2000  # prepaid payers read whole by the rating hook (more: looked up)
 
 
 class BalanceError(Exception):
@@ -241,11 +242,19 @@ def lock_prepaid(conn: Connection, payer_ids: Iterable[str]) -> dict[str, Payer]
     """The rating jobs' hook, before their charges are inserted: lock the prepaid payers
     among ``payer_ids`` (none: one indexed SELECT, nothing locked)."""
     wanted = sorted(set(payer_ids))
+    # Few payers are prepaid: read them all along the (kind, payer_id) index and intersect
+    # here; with more than PREPAID_SCAN of them, look up the chunk's payers instead.
+    every = list(conn.execute(
+        select(payer_account.c.payer_id).where(payer_account.c.kind == PREPAID)
+        .limit(PREPAID_SCAN + 1)).scalars())
     prepaid: list[str] = []
-    for start in range(0, len(wanted), IN_LIST):
-        prepaid.extend(conn.execute(select(payer_account.c.payer_id).where(
-            payer_account.c.payer_id.in_(wanted[start:start + IN_LIST]),
-            payer_account.c.kind == PREPAID)).scalars())
+    if len(every) <= PREPAID_SCAN:
+        prepaid = sorted(set(every).intersection(wanted))
+    else:
+        for start in range(0, len(wanted), IN_LIST):
+            prepaid.extend(conn.execute(select(payer_account.c.payer_id).where(
+                payer_account.c.payer_id.in_(wanted[start:start + IN_LIST]),
+                payer_account.c.kind == PREPAID)).scalars())
     if not prepaid:
         return {}
     locked = lock_payers(conn, prepaid)

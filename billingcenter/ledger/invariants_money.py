@@ -32,6 +32,8 @@ SUCCESS = "SUCCESS"
 BILL_STATUSES = (OWED, SETTLED, ARREARS, EMPTY)
 BILL_KEY, CHARGE_KEY, TOPUP_KEY = "bill:", "charge:", "topup:"
 TOPUP = "TOPUP"  # payment.outcome of a top-up that moved the balance
+CREDITED = "CREDITED"  # payment.outcome of a deduction credited to the balance
+SETTLED_OUTCOME = "SETTLED"  # payment.outcome of a deduction that settled its bill
 
 
 def _key(prefix: str, row_id: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -50,7 +52,8 @@ def _from_balance() -> ColumnElement[bool]:
 def _successes() -> Any:
     return (select(func.count()).where(payment.c.deduction_id == bill.c.deduction_id,
                                        payment.c.deduction_id != "",
-                                       payment.c.status == SUCCESS)
+                                       payment.c.status == SUCCESS,
+                                       payment.c.outcome == SETTLED_OUTCOME)
             .correlate(bill).scalar_subquery())
 
 
@@ -154,7 +157,7 @@ def _topup_entry(dialect: Dialect) -> Any:
                    balance_entry.c.payer_id.label("entry_payer"),
                    balance_entry.c.amount_fen.label("entry_amount"))
             .select_from(joined)
-            .where(payment.c.deduction_id == "", payment.c.outcome == TOPUP, wrong)
+            .where(payment.c.outcome.in_((TOPUP, CREDITED)), wrong)
             .order_by(payment.c.id))
 
 
@@ -175,7 +178,7 @@ PAYMENT_CHECKS = (
           lambda r: (_payment_ids(r) + (("bill", r.bill),),
                      f"{r.total_fen} fen from {r.bill_payer}",
                      f"{r.amount_fen} fen from {r.payer_id or '-'}")),
-    Check("topup_entry", "a top-up payment has its topup:<serial> entry of its amount",
+    Check("topup_entry", "a top-up (or credited) payment has its topup:<serial> entry",
           _topup_entry,
           lambda r: ((("payment", r.id), ("serial", r.serial)),
                      f"{TOPUP_KEY}{r.serial}: {r.amount_fen} fen to {r.payer_id}",

@@ -9,12 +9,15 @@
   given, its payer (else ``AMOUNT_MISMATCH``); then the payer row is locked, then the bill.
   ``SUCCESS`` on ``OWED``/``ARREARS`` -> ``SETTLED``; a failure on ``OWED`` -> ``ARREARS``
   (the payer's ``arrears_since`` set if unset); a failure on ``ARREARS`` is recorded and
-  changes nothing (outcome ``ARREARS``); any outcome for a ``SETTLED`` bill is
-  ``INVALID_STATE``;
+  changes nothing (outcome ``ARREARS``); any other outcome for a ``SETTLED`` bill is
+  ``INVALID_STATE`` (see ``CREDITED`` below);
 * a top-up (no ``deductionId``): ``SUCCESS`` adds ``amountFen`` to the payer's balance
   (entry ``topup:<serial>``), settles its bills in arrears from the balance oldest first
   while it covers a whole bill above the floor, then (prepaid) pays its unpaid charges;
   outcome ``TOPUP``.  A failed top-up is recorded and changes nothing (``IGNORED``);
+* a deduction ``SUCCESS`` for a bill a top-up already settled from the balance (the
+  account system took the money as well): the amount is credited to the payer's
+  balance like a top-up (entry ``topup:<serial>``), outcome ``CREDITED``;
 * then service control reviews the payer (``billingcenter.ledger.control``): with grace 0
   a failure stops its orders in this same transaction; a settled debt reopens them.
 
@@ -41,6 +44,7 @@ from billingcenter.ledger.schema_billing import (
     POSTPAID,
     PREPAID,
     SETTLED,
+    balance_entry,
     bill,
     payment,
 )
@@ -48,7 +52,7 @@ from billingcenter.ledger.semantics import repeat
 from billingcenter.model import PayNotice, Receipt
 
 # Receipt.status of a payCallback (payment.outcome)
-TOPUP, IGNORED = "TOPUP", "IGNORED"
+TOPUP, IGNORED, CREDITED = "TOPUP", "IGNORED", "CREDITED"
 KINDS = (POSTPAID, PREPAID)
 DEFAULT_POLICY = ServicePolicy()
 DEFAULT_LIMITS = Limits()
@@ -162,7 +166,7 @@ class AccountStore:
         return Receipt(key=notice.serial, status=outcome, recorded_at=now)
 
     def _deduction(self, conn: Connection, notice: PayNotice, now: datetime) -> tuple[str, str]:
-        found = conn.execute(select(bill.c.payer_id, bill.c.total_fen)
+        found = conn.execute(select(bill.c.id, bill.c.payer_id, bill.c.total_fen)
                              .where(bill.c.deduction_id == notice.deduction_id)).first()
         if found is None:
             raise UnknownDeduction(f"no bill has deductionId {notice.deduction_id!r}")
@@ -177,6 +181,12 @@ class AccountStore:
         locked = accounts.lock_payers(conn, [payer_id])
         status = conn.execute(select(bill.c.status).where(
             bill.c.deduction_id == notice.deduction_id).with_for_update()).scalar_one()
+        if (status == SETTLED and notice.status == PAY_SUCCESS
+                and _settled_from_balance(conn, found.id, notice.deduction_id)):
+            # The account system deducted a bill a top-up had already settled: the money
+            # is the payer's, kept as balance (and used like a top-up).
+            self._credit(conn, locked[payer_id], notice, now)
+            return payer_id, CREDITED
         outcome = _bill_outcome(status, notice.status == PAY_SUCCESS, notice.deduction_id)
         if outcome != status:
             conn.execute(update(bill).where(bill.c.deduction_id == notice.deduction_id).values(
@@ -189,12 +199,25 @@ class AccountStore:
             return IGNORED
         accounts.ensure_payers(conn, [notice.payer_id], now)
         locked = accounts.lock_payers(conn, [notice.payer_id])
-        payer = accounts.topup(conn, locked[notice.payer_id], notice.serial, notice.amount_fen,
-                               now)
+        self._credit(conn, locked[notice.payer_id], notice, now)
+        return TOPUP
+
+    def _credit(self, conn: Connection, payer: Payer, notice: PayNotice, now: datetime) -> None:
+        """Add the notice's amount to the locked payer's balance (entry ``topup:<serial>``),
+        settle its bills in arrears from it, pay its unpaid prepaid charges, review it."""
+        payer = accounts.topup(conn, payer, notice.serial, notice.amount_fen, now)
         payer = accounts.settle_bills(conn, payer, now).payer
         # The rows are saved; _refresh reviews from the saved state.
         self._refresh(conn, {payer.payer_id: payer}, now)
-        return TOPUP
+
+
+def _settled_from_balance(conn: Connection, bill_id: int, deduction_id: str) -> bool:
+    """Whether a settled bill was settled from the balance (not by its deduction)."""
+    entry = conn.execute(select(balance_entry.c.id).where(
+        balance_entry.c.entry_key == f"bill:{bill_id}")).first()
+    paid = conn.execute(select(payment.c.id).where(
+        payment.c.deduction_id == deduction_id, payment.c.outcome == SETTLED)).first()
+    return entry is not None and paid is None
 
 
 def _bill_outcome(status: str, success: bool, deduction_id: str) -> str:

@@ -80,6 +80,8 @@ payer_account = Table(
     Column("state_changed_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("payer_id"),
+    Index(None, "kind", "payer_id"),  # the prepaid payers (rating's hook, the sweep)
+    Index(None, "service_state"),  # the stopped payers (the arrears check)
     **TABLE_OPTIONS,
 )
 

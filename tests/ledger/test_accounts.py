@@ -16,6 +16,8 @@ from billingcenter.errors import (
 )
 from billingcenter.jobs.arrears import check
 from billingcenter.ledger.control import ServicePolicy
+from billingcenter.ledger.checks import run_checks
+from billingcenter.ledger.invariants import CHECKS
 from billingcenter.ledger.payments import AccountStore
 from tests.ledger.accounts_support import (
     NOW,
@@ -207,6 +209,33 @@ class TestTopUp:
         assert (payer.balance_fen, payer.service_state, payer.arrears_since) == (0, "OPEN", None)
         assert [n["action"] for n in notices(sql_engine)] == ["STOP", "STOP", "REOPEN", "REOPEN"]
         assert entry_sum(sql_engine, "p1") == payer.balance_fen
+
+    def test_deduction_after_a_topup_settled_the_bill_is_credited(self, store, sql_engine):
+        """The account system deducts a bill a top-up already settled: the money is kept
+        as the payer's balance (CREDITED), never lost and never taken twice for the bill;
+        a second success for a bill its deduction settled stays INVALID_STATE."""
+        nov = add_bill(sql_engine, "p1", NOV, 300)
+        store.pay_callback(notice("f1", deduction_id("p1", NOV), 300, "FAILED"), NOW)
+        store.pay_callback(notice("t1", "", 300, payer="p1"), NOW)
+        assert bill_status(sql_engine, nov) == "SETTLED"
+        late = store.pay_callback(notice("s1", deduction_id("p1", NOV), 300), NOW)
+        assert late.status == "CREDITED"
+        assert entries(sql_engine, "p1") == [
+            ("topup:t1", 300, 300), (f"bill:{nov}", -300, 0), ("topup:s1", 300, 300)]
+        assert payer_row(sql_engine, "p1").balance_fen == 300 == entry_sum(sql_engine, "p1")
+        assert store.pay_callback(notice("s1", deduction_id("p1", NOV), 300), NOW) == late
+        dec = add_bill(sql_engine, "p1", DEC, 500)
+        store.pay_callback(notice("s2", deduction_id("p1", DEC), 500), NOW)
+        before = snapshot(sql_engine)
+        with pytest.raises(InvalidState):
+            store.pay_callback(notice("s3", deduction_id("p1", DEC), 500), NOW)
+        assert snapshot(sql_engine) == before
+        assert bill_status(sql_engine, dec) == "SETTLED"
+        money = ("settled_unpaid", "bill_paid_twice", "payment_mismatch", "topup_entry",
+                 "balance_sum", "balance_last", "balance_chain", "balance_floor", "bill_entry")
+        results = run_checks(sql_engine, [c for c in CHECKS if c.kind in money], 5)
+        assert len(results) == len(money)
+        assert {r.kind: r.count for r in results if r.count} == {}
 
     def test_topup_creates_the_payer(self, store, sql_engine):
         """A top-up for an unknown payer creates its account (postpaid) with the balance."""

@@ -36,9 +36,12 @@ def store(sql_engine):
     return AccountStore(sql_engine)
 
 
-def test_charges_are_paid_as_rated(store, sql_engine):
+@pytest.mark.parametrize("scan", [2000, 0], ids=["prepaid-read-whole", "prepaid-looked-up"])
+def test_charges_are_paid_as_rated(store, sql_engine, monkeypatch, scan):
     """A prepaid payer's charges are paid in the rating transaction, entry per charge
-    (a prepaid payer without money is stopped at once, and reopened by the top-up)."""
+    (a prepaid payer without money is stopped at once, and reopened by the top-up);
+    the same whether the hook reads every prepaid payer or looks the chunk's up."""
+    monkeypatch.setattr("billingcenter.ledger.accounts.PREPAID_SCAN", scan)
     assert store.set_payer("p1", PREPAID, NOW).service_state == "STOPPED"
     store.pay_callback(notice("t1", "", 1000, payer="p1"), NOW)
     assert rate(sql_engine, charge_rows("p1", [300, 400])) == 2
