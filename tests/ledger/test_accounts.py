@@ -15,8 +15,8 @@ from billingcenter.errors import (
     UnknownDeduction,
 )
 from billingcenter.jobs.arrears import check
-from billingcenter.ledger.control import ServicePolicy
 from billingcenter.ledger.checks import run_checks
+from billingcenter.ledger.control import ServicePolicy
 from billingcenter.ledger.invariants import CHECKS
 from billingcenter.ledger.payments import AccountStore
 from tests.ledger.accounts_support import (
