@@ -35,7 +35,8 @@ from billingcenter.config import Config, load_config
 from billingcenter.errors import BillingError, Unavailable
 from billingcenter.jobs import daily, reading
 from billingcenter.ledger.engine import READ_ONLY, create_engine
-from billingcenter.ledger.rules import RuleStore, RuleVersion
+from billingcenter.ledger.rule_values import RuleVersion
+from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.schema import order_mirror, usage_record
 from billingcenter.ledger.schema_rating import charge
 from billingcenter.model import Order

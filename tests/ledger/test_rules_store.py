@@ -21,13 +21,8 @@ from billingcenter.errors import (
 )
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
-from billingcenter.ledger.rules import (
-    AuditAction,
-    AuditEntry,
-    ImportOutcome,
-    RuleStatus,
-    RuleStore,
-)
+from billingcenter.ledger.rule_values import AuditAction, AuditEntry, ImportOutcome, RuleStatus
+from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.schema_rules import rule_audit, rule_version
 from tests.support import mysql_test_url, reset_mysql_database
 
