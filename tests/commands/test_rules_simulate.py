@@ -9,10 +9,10 @@ import pytest
 from billingcenter.cli import main
 from billingcenter.commands import rate as rate_command
 from billingcenter.commands import rules as rules_command
-from billingcenter.commands.rules import simulate as simulate_days
-from billingcenter.commands.rules import stored_totals
 from billingcenter.config import load_config
 from billingcenter.jobs.daily import rate_day_job
+from billingcenter.jobs.simulate import simulate as simulate_days
+from billingcenter.jobs.simulate import stored_totals
 from billingcenter.jobs.usage import rate_usage_job
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
