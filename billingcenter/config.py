@@ -49,6 +49,7 @@ class RatingSettings:
     enabled: bool = True  # run on a timer inside the daemon
     delay: int = 1800  # seconds after a business day closes before it is rated
     chunk: int = 5000  # orders per claimed unit of work
+    lookback: int = 7  # closed days before the latest one rated again on each run
 
 
 @attrs.frozen
@@ -214,6 +215,7 @@ def _rating(parser: configparser.ConfigParser) -> RatingSettings:
         enabled=enabled,
         delay=_int(parser, "rating", "delay", 1800),
         chunk=_int(parser, "rating", "chunk", 5000),
+        lookback=_count(parser, "rating", "lookback", 7),
     )
 
 

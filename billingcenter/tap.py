@@ -165,7 +165,7 @@ def makeService(config: Config, reactor: Any = None) -> service.MultiService:
     rater = DayRater(engine, rules.published_book, tz, config.rating.chunk, owner, clock)
     RatingTimer(reactor, clock, config.rating, tz,
                 lambda day: deferToThreadPool(reactor, pool, rater, day),
-                on_stop=rater.stopping.set).setServiceParent(top)
+                lookback=config.rating.lookback, on_stop=rater.stopping.set).setServiceParent(top)
     biller = BillRunner(engine, config.billing, owner, clock)
     BillTimer(reactor, clock, config.billing, tz,
               lambda day: deferToThreadPool(reactor, pool, biller, day),

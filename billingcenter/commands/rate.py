@@ -5,8 +5,11 @@ Runs the daily job (``billingcenter.jobs.daily``) and the per-use job
 the published rule sets, and prints what this process did.  Safe to run at any time,
 again, or in several processes at once: work is claimed through the database and a
 charge is never written twice.  A day is rated only once it has closed in the business
-time zone.  Exit codes: 0 done (records no rule prices are listed, not failures), 2 bad
-usage, 3 the database is unreachable.
+time zone.  A rerun rates again what changed since (late orders, usage records, state
+events, account changes) and counts the stored charges the current history prices
+otherwise; ``--differences`` lists those of the days (reading only) for an operator to
+settle: charges are never changed.  Exit codes: 0 done (records no rule prices are
+listed, not failures), 2 bad usage, 3 the database is unreachable.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from billingcenter.config import Config, load_config
 from billingcenter.errors import Unavailable
 from billingcenter.jobs.claims import RunSummary
-from billingcenter.jobs.daily import rate_day_job
+from billingcenter.jobs.daily import day_differences, rate_day_job
 from billingcenter.jobs.usage import ERROR_METHOD, rate_usage_job
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.rules import RuleStore
@@ -55,6 +58,9 @@ def register(subparsers: Any) -> None:
     rate.add_argument("--to", type=day_of, metavar="YYYY-MM-DD",
                       help="the last day to rate (default: --day)")
     rate.add_argument("--only", choices=JOBS, help="run one job only")
+    rate.add_argument("--differences", action="store_true",
+                      help="rate nothing: list the stored day charges that the current "
+                           "order history no longer supports or prices otherwise")
     rate.add_argument("--owner", metavar="NAME",
                       help="this process's name in work claims (default host:pid); "
                            "unique among processes running at once")
@@ -122,6 +128,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
         prepare_schema(url)
         engine = create_engine(url, pool_size=2)
         try:
+            if args.differences:
+                return _differences(engine, days, tz, chunk)
             return _rate(engine, days, jobs, tz, chunk, owner)
         finally:
             engine.dispose()
@@ -139,15 +147,35 @@ def _rate(
     if not book.versions:
         print("note: no rule set is published (billingcenter rules list): nothing is priced")
     run: dict[str, Callable[..., RunSummary]] = {"daily": rate_day_job, "usage": rate_usage_job}
-    errors = 0
+    errors = differences = 0
     for day in days:
         for job in jobs:
             summary = run[job](engine, book, day, tz, chunk, owner, _now)
             print(describe(summary))
             errors += summary.errors
+            differences += summary.differences
     if errors:
         print(f"{errors} records no rule prices stay unrated: "
               f"billingcenter errors list --method {ERROR_METHOD}")
+    if differences:
+        print(f"{differences} stored charges differ from the current history: "
+              "billingcenter rate --day D --differences")
+    return 0
+
+
+def _differences(engine: Engine, days: list[date], tz: ZoneInfo, chunk: int) -> int:
+    """Print each stored day charge the current history prices otherwise, and the totals."""
+    book = RuleStore(engine).published_book()
+    count = over = under = 0
+    for day in days:
+        for found in day_differences(engine, book, day, tz, chunk):
+            now = "nothing" if found.current_fen is None else f"{found.current_fen} fen"
+            bill = f"bill {found.bill_id}" if found.bill_id else "not billed"
+            print(f"{found.source_key} payer {found.payer_id}: charged {found.stored_fen} fen, "
+                  f"the current history {now} ({bill})")
+            count, over, under = count + 1, over + found.over_fen, under + found.under_fen
+    print(f"{count} differences: {_yuan(over)} yuan charged too much, "
+          f"{_yuan(under)} yuan too little")
     return 0
 
 
@@ -166,6 +194,10 @@ def describe(summary: RunSummary) -> str:
         notes.append(f"{summary.lost} chunks taken over by another owner")
     if summary.errors:
         notes.append(f"{summary.errors} records without a rule")
+    if summary.differences:
+        notes.append(f"{summary.differences} stored charges differ from the current history: "
+                     f"{_yuan(summary.over_fen)} yuan too much, "
+                     f"{_yuan(summary.under_fen)} yuan too little")
     return line + (f" ({'; '.join(notes)})" if notes else "")
 
 

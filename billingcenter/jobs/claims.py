@@ -80,6 +80,9 @@ class RunSummary:
     charges: int = 0  # charges this run wrote
     amount_fen: int = 0  # their total
     errors: int = 0  # records no rule prices (usage; kept in error_record)
+    differences: int = 0  # stored charges the current history prices otherwise (daily)
+    over_fen: int = 0  # what they charged more than the current history supports
+    under_fen: int = 0  # what they charged less than the current history prices
     seconds: float = 0.0
     stopped: bool = False  # asked to stop before every planned chunk was looked at
 

@@ -15,10 +15,17 @@ marked done in the same transaction.  Memory is bounded by the chunk size.
 A day is priced by the rule set version in force at its start (a version that takes
 effect at noon prices from the next day on).
 
-A rerun of a finished day rates nothing again.  Orders installed late (after their day
-was rated) get higher ids: the chunk they fall in is rated again (the claim records the
-highest id it rated) and only their charges are new.  A late state event of an order
-already rated is not looked at again: charges are never changed, only appended.
+A rerun of a finished day rates nothing again unless something arrived late.  Orders
+installed late (after their day was rated) get higher ids: the chunk they fall in is
+rated again (the claim records the highest id it rated) and only their charges are new.
+A state event, or an account change of an order's (payer, product), recorded after its
+chunk was rated and dated before the day's end makes the next run rate the chunk again
+(``billingcenter.jobs.late``): a day the order now turns out to have been active gets
+its missing charge.  Charges are never changed, only appended: a stored charge that
+the current history no longer supports, or prices otherwise, is counted in the run's
+summary (``differences``, ``over_fen``, ``under_fen``) and listed by
+``billingcenter rate --day D --differences`` for an operator to settle.  The daemon
+reruns the ``[rating] lookback`` days before the latest closed one on each run.
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
+from billingcenter.jobs import late
 from billingcenter.jobs.claims import (
     DEFAULT_STALE_AFTER,
     ClaimLost,
     Clock,
     PlannedChunk,
+    Redo,
     RunSummary,
     chunk_number,
     day_chunk_size,
@@ -48,7 +57,7 @@ from billingcenter.jobs.claims import (
 )
 from billingcenter.jobs.reading import fetch, text, utc
 from billingcenter.ledger import charges
-from billingcenter.ledger.charges import ChargeRow, ChunkResult, Claim
+from billingcenter.ledger.charges import DONE, ChargeRow, ChunkResult, Claim
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema import account_num_change, order_mirror, order_state_event
@@ -133,15 +142,36 @@ def rate_day_job(
         window = _Window(day, tz, start, end, size, prices)
         plan = _plan(engine, window)
         worker = _Worker(engine, window, rate, clock, summary.run_id)
+        redo = _redo_of(_late_facts(engine, window))
         summary = run_chunks(
-            engine, summary, plan, started, clock, stale_after, _redo, worker.rate_chunk, stop
+            engine, summary, plan, started, clock, stale_after, redo, worker.rate_chunk, stop
         )
+        summary = worker.tally(summary)
     return attrs.evolve(summary, seconds=(clock() - started).total_seconds())
 
 
-def _redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-    """A done chunk is rated again when orders arrived in it after it was rated."""
-    return planned.max_id > (held.last_id or 0)
+def _redo_of(late_facts: Mapping[int, datetime]) -> Redo:
+    def redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
+        """A done chunk is rated again when orders arrived in it after it was rated, or
+        facts that change its day were recorded since."""
+        return planned.max_id > (held.last_id or 0) or late.is_late(
+            late_facts.get(planned.chunk), held
+        )
+
+    return redo
+
+
+def _late_facts(engine: Engine, window: _Window) -> dict[int, datetime]:
+    """Chunk -> the latest recording time of facts that may be missing from a done chunk
+    (none read on a day's first run)."""
+    with engine.connect() as conn:
+        done = [c for c in charges.day_claims(conn, JOB, window.day).values() if c.status == DONE]
+        if not done:
+            return {}
+        since = min(c.claimed_at for c in done) - late.LATE_MARGIN
+        prices = window.prices
+        return late.late_chunks(conn, window.size, window.end, sorted(prices.rule_sets),
+                                sorted(prices.accounts_products), since)
 
 
 @attrs.frozen
@@ -199,6 +229,7 @@ class _Worker:
         self._rate = rate
         self._clock = clock
         self._run_id = run_id
+        self.differences: list[late.Difference] = []  # of the chunks this worker rated
 
     def rate_chunk(self, held: Claim, planned: PlannedChunk) -> ChunkResult | None:
         """Rate one claimed chunk and mark it done; None if the claim was taken over."""
@@ -207,15 +238,33 @@ class _Worker:
         orders, events, accounts = _read(self._engine, self._window, lo, hi)
         rows = self._price(orders, events, accounts)
         last_id = planned.max_id
+        # A chunk rated before: compare what it stored with what the history says now.
+        found = self._differences(rows, lo, hi) if held.last_id is not None else []
 
         def write() -> ChunkResult:
             with self._engine.begin() as conn:
                 return self._write(conn, held, rows, last_id, len(orders))
 
         try:
-            return retrying(write)
+            result = retrying(write)
         except ClaimLost:
             return None
+        self.differences.extend(found)
+        return result
+
+    def _differences(self, rows: Sequence[ChargeRow], lo: int, hi: int) -> list[late.Difference]:
+        with self._engine.connect() as conn:
+            stored = late.stored_charges(conn, self._window.day, lo, hi)
+        current = {row[charges.KEY_INDEX]: row[charges.AMOUNT_INDEX] for row in rows}
+        return late.compare(self._window.day, stored, current)
+
+    def tally(self, summary: RunSummary) -> RunSummary:
+        """``summary`` with the differences this worker found."""
+        found = self.differences
+        return attrs.evolve(
+            summary, differences=len(found), over_fen=sum(d.over_fen for d in found),
+            under_fen=sum(d.under_fen for d in found),
+        )
 
     def _price(
         self,
@@ -262,6 +311,29 @@ def day_histories(
         found = _read(engine, window, planned.chunk * chunk, planned.max_id)
         yield [(history, prices.rule_sets[history.order.product_code])
                for history in _histories(*found)]
+
+
+def day_differences(
+    engine: Engine, book: RuleBook, day: date, tz: ZoneInfo, chunk: int,
+    rate: RateDay = rate_day,
+) -> Iterator[late.Difference]:
+    """The stored charges of ``day`` that the current history no longer supports or
+    prices otherwise (``billingcenter.jobs.late``).  Reads only."""
+    start, end = day_bounds(day, tz)
+    prices = DayPrices.of(book, start)
+    if not prices.rule_sets:
+        return
+    window = _Window(day, tz, start, end, chunk, prices)
+    for planned in _plan(engine, window):
+        lo, hi = planned.chunk * chunk, planned.max_id
+        current = {}
+        for history in _histories(*_read(engine, window, lo, hi)):
+            found = rate(history, day, tz, prices.rule_sets[history.order.product_code])
+            if found is not None:
+                current[found.source_key] = found.amount_fen
+        with engine.connect() as conn:
+            stored = late.stored_charges(conn, day, lo, hi)
+        yield from late.compare(day, stored, current)
 
 
 def _histories(

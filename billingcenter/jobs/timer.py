@@ -2,12 +2,15 @@
 
 ``RatingTimer`` is a Twisted service.  When it starts, and then each time a business
 day closes (midnight in the business time zone) plus ``[rating] delay``, it runs
-``run_day`` for the latest closed day and the ``lookback`` days before it, oldest
-first: ``run_day`` rates one day (the daily and the per-use job) in the database
-thread pool and fires with the summaries, which are logged.  Rerunning a rated day is
-cheap and charges nothing twice, so the lookback days pick up what arrived late (usage
-records, orders) and what a failed or interrupted run left.  A failure is logged and
-the same days are tried again after ``retry_after``.  Runs never overlap.
+``run_day`` for the latest closed day and the ``lookback`` days before it
+(``[rating] lookback``), oldest first: ``run_day`` rates one day (the daily and the
+per-use job) in the database thread pool and fires with the summaries, which are
+logged.  Rerunning a rated day is cheap and charges nothing twice, so the lookback days
+pick up what arrived late (usage records, orders, state events, account changes) and
+what a failed or interrupted run left.  Stored charges a rerun finds the current
+history prices otherwise are logged as a warning (they are never changed: see
+``billingcenter.jobs.late``).  A failure is logged and the same days are tried again
+after ``retry_after``.  Runs never overlap.
 
 ``DayRater`` is the blocking ``run_day`` body: both jobs of one day with the rule book
 published at the time of the run.  Stopping the service asks a running ``DayRater`` to
@@ -178,6 +181,15 @@ class RatingTimer(service.Service):
                 fen=summary.amount_fen, errors=summary.errors, seconds=summary.seconds,
                 stopped=" (stopped)" if summary.stopped else "",
             )
+            if summary.differences:
+                log.warn(
+                    "rated {day} {job}: {differences} stored charges differ from the current "
+                    "history, {over} fen charged too much, {under} fen too little; list them: "
+                    "billingcenter rate --day {day} --differences",
+                    day=summary.day.isoformat(), job=summary.job,
+                    differences=summary.differences, over=summary.over_fen,
+                    under=summary.under_fen,
+                )
         if self.running:  # the next day; at once if it became due during this run
             self._schedule(self.due_at(latest + timedelta(days=1)))
 

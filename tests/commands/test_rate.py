@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -87,6 +87,27 @@ class TestRate:
         assert (code, out.strip()) == (0, "2026-11-10 daily: 0 of 1 chunks rated, 0 orders, "
                                           "0 charges, 0.00 yuan, 0.00 s (1 chunks done "
                                           "before or held by another owner)")
+
+    def test_a_late_pause_is_counted_by_the_rerun_and_listed(self, home, capsys, monkeypatch):
+        """A PAUSED dated before a rated day: the rerun keeps the charge and counts it;
+        --differences lists it (reading only) with the totals."""
+        cli(capsys, "rate", "--day", "2026-11-10", "--only", "daily")
+        Facts(home).event("crm-1", StateKind.PAUSED, "2026-11-09T20:00:00",
+                          recorded=NOW + timedelta(hours=1))
+        monkeypatch.setattr(rate_command, "_now", lambda: NOW + timedelta(days=1))
+        code, out, _ = cli(capsys, "rate", "--day", "2026-11-10", "--only", "daily")
+        assert code == 0
+        assert ("1 stored charges differ from the current history: 3.00 yuan too much, "
+                "0.00 yuan too little") in out
+        assert charges(home)["crm-1/2026-11-10"] == 300
+        code, out, _ = cli(capsys, "rate", "--day", "2026-11-10", "--differences")
+        assert (code, out.splitlines()) == (0, [
+            "crm-1/2026-11-10 payer p-crm-1: charged 300 fen, the current history nothing "
+            "(not billed)",
+            "1 differences: 3.00 yuan charged too much, 0.00 yuan too little",
+        ])
+        with home.connect() as conn:
+            assert len(conn.execute(job_claim.select()).all()) == 1
 
     def test_records_without_a_rule_are_listed(self, home, capsys):
         """A record no rule prices is reported; the exit code is still 0."""

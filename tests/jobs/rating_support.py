@@ -36,6 +36,9 @@ DAY = date(2026, 11, 10)
 START = datetime(2026, 11, 9, 16, 0, tzinfo=UTC)  # 2026-11-10 00:00 +08:00
 END = START + timedelta(days=1)
 RECORDED = datetime(2026, 11, 12, tzinfo=UTC)  # when the ledger received the facts
+# When it received state events and account changes: before the jobs run (RUN_AT), so a
+# rerun sees nothing late; a test passes a later ``recorded`` to make one late.
+EVENTS_RECORDED = datetime(2026, 11, 11, tzinfo=UTC)
 RUN_AT = datetime(2026, 11, 11, 0, 30, tzinfo=UTC)  # when the jobs run
 
 CATALOGUE = (
@@ -169,16 +172,18 @@ class Facts:
                                     local(activated), accounts), RECORDED)
         return order_id
 
-    def event(self, order_id: str, kind: StateKind, at: str) -> None:
+    def event(self, order_id: str, kind: StateKind, at: str,
+              recorded: datetime = EVENTS_RECORDED) -> None:
         """Record a state change of an order at business time ``at``."""
         self.ledger.add_state_event(
-            StateEvent(f"{order_id}-{kind.value}-{at}", order_id, kind, local(at)), RECORDED
+            StateEvent(f"{order_id}-{kind.value}-{at}", order_id, kind, local(at)), recorded
         )
 
-    def accounts(self, payer: str, product: str, count: int, at: str) -> None:
+    def accounts(self, payer: str, product: str, count: int, at: str,
+                 recorded: datetime = EVENTS_RECORDED) -> None:
         """Record an authorized-account count change."""
         self.ledger.add_account_change(AccountNumChange(payer, product, count, local(at)),
-                                       RECORDED)
+                                       recorded)
 
     def usage(self, op_id: str, order_id: str, at: str, quantity: int = 1,
               product: str = "SMS-NOTIFY", item: str = "SMS", **attributes: str) -> None:

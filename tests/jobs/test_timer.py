@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import attrs
 import pytest
 from twisted.internet import defer, task
 from twisted.logger import Logger, formatEvent
@@ -169,6 +170,24 @@ class TestRatingTimer:
         assert formatEvent(events[0]) == (
             "rated 2026-11-08 daily: 2 of 2 chunks, 7 looked at, 6 charges, 1234 fen, "
             "1 without a rule, 0.5 s")
+
+
+    def test_differences_are_a_warning(self, monkeypatch):
+        """A run that found stored charges the history now prices otherwise says so."""
+        events = []
+        monkeypatch.setattr(timer_module, "log", Logger(observer=events.append))
+        harness = Harness()
+        harness.run_day = lambda day: defer.succeed(  # type: ignore[method-assign]
+            [attrs.evolve(summary(day), differences=2, over_fen=600, under_fen=35)])
+        harness.timer = RatingTimer(harness.reactor, harness.now, RatingSettings(), TZ,
+                                    harness.run_day)
+        harness.timer.startService()
+        harness.reactor.advance(0)
+        assert formatEvent(events[1]) == (
+            "rated 2026-11-08 daily: 2 stored charges differ from the current history, "
+            "600 fen charged too much, 35 fen too little; list them: "
+            "billingcenter rate --day 2026-11-08 --differences")
+        assert events[1]["log_level"].name == "warn"
 
 
 class TestDayRater:
