@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from billingcenter.jobs.claims import chunk_number
-from billingcenter.jobs.daily import DayPrices, day_histories, rate_day_job
+from billingcenter.jobs.daily import day_histories, rate_day_job
+from billingcenter.jobs.day_window import DayPrices
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.model import StateKind
 from billingcenter.rating.daily import rate_day
