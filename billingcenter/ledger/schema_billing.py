@@ -20,7 +20,13 @@ marked with the bill (or balance entry) that took it.
   billed); ``charge.entry_id`` the balance entry that paid a prepaid charge (0: none).
   A bill that is owed has a ``deduction_id``, the idempotency key of its
   ``chargeAccount`` call.  Status: ``OWED`` (deduction asked), ``SETTLED``,
-  ``ARREARS`` (the deduction failed; unpaid), ``EMPTY`` (nothing to pay).
+  ``ARREARS`` (the deduction failed; unpaid), ``EMPTY`` (nothing to pay), and
+  ``BUILDING`` while a bill run is making it (no lines, totals 0; it becomes OWED or
+  EMPTY, or is deleted when no charge was left for it, when the run finishes).
+* ``bill_part``: partial sums of a bill run in progress: per (bill, mark range of
+  ``charge`` ids, order, product), the charges that range's pass marked with the bill.
+  The run turns a bill's parts into its lines and deletes them
+  (``billingcenter.ledger.bill_marks``).
 * ``payment``: every ``payCallback`` as received (key ``serial``) with what it did.
 * ``service_event``: the history of service control: each STOP or REOPEN of a payer's
   order, why, and when.
@@ -38,6 +44,7 @@ from sqlalchemy import (
     Date,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -62,6 +69,7 @@ OPEN, STOPPED = "OPEN", "STOPPED"
 STOP, REOPEN = "STOP", "REOPEN"
 # bill.status
 OWED, SETTLED, ARREARS, EMPTY = "OWED", "SETTLED", "ARREARS", "EMPTY"
+BUILDING = "BUILDING"  # a bill run is making it
 # outbox.status
 PENDING, DELIVERED, DEAD = "PENDING", "DELIVERED", "DEAD"
 
@@ -135,6 +143,24 @@ bill_line = Table(
     Column("first_day", Date, nullable=False),
     Column("last_day", Date, nullable=False),
     Index(None, "bill_id"),
+    **TABLE_OPTIONS,
+)
+
+# Clustered by bill: a bill's parts are read together; no auto-increment, so parallel
+# mark passes never queue on a table lock.  One row per pass and line: a range can
+# never add the same line of a bill twice.
+bill_part = Table(
+    "bill_part",
+    metadata,
+    Column("bill_id", BigInteger, nullable=False),
+    Column("chunk", Integer, nullable=False),  # the mark range (job_claim chunk)
+    Column("order_id", Key(KEY_MAX), nullable=False),
+    Column("product_code", Key(TEXT_MAX), nullable=False),
+    Column("charges", Integer, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    PrimaryKeyConstraint("bill_id", "chunk", "order_id", "product_code"),
     **TABLE_OPTIONS,
 )
 
