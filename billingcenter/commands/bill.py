@@ -1,15 +1,18 @@
 """``billingcenter bill``: bill runs by hand, and reading bills.
 
-* ``bill --date YYYY-MM-DD [--chunk N] [--workers N]``: the bill run of a billing date
-  (``billingcenter.jobs.billing``): every POSTPAID payer whose billing day (its own, else
-  ``[billing] day``) is the date's day gets one bill of its unbilled charges of the
-  business days before the date.  Prints what the run did.  Safe to run again, after a
-  crash, or in several processes at once (work is claimed through the database; a bill
-  is unique per payer and date).  A date is refused until it has started in the
-  business time zone (its charges are those of the days before it).  ``--workers``
-  runs the chunks in that many threads, each with its own connection.  A crashed
-  run's chunks are taken over by the next run after ``--stale-after`` seconds (600),
-  at once when it uses the crashed run's ``--owner`` name.
+* ``bill --date YYYY-MM-DD [--chunk N] [--mark-range N] [--workers N]``: the bill run
+  of a billing date (``billingcenter.jobs.billing``): every POSTPAID payer whose billing
+  day (its own, else ``[billing] day``) is the date's day gets one bill of its unbilled
+  charges of the business days before the date.  Prints what the run did.  Safe to run
+  again, after a crash, or in several processes at once (work is claimed through the
+  database; a bill is unique per payer and date).  A date is refused until it has
+  started in the business time zone (its charges are those of the days before it).
+  Charges are marked with their bills in ranges of ``--mark-range`` charge ids
+  (1,000,000), bills finished in chunks of ``--chunk`` payers ([billing] chunk);
+  ``--workers`` runs ranges and chunks in that many threads, each with its own
+  connection.  A crashed run's work is taken over by the next run after
+  ``--stale-after`` seconds (600), at once when it uses the crashed run's ``--owner``
+  name.
 * ``bill list [--payer P] [--date D] [--status S] [--limit N]``: bills, newest first.
 * ``bill show BILL_ID [--charges]``: a bill and its lines (one per order and product);
   ``--charges`` lists under each line the charges it is made of, each with its rule
@@ -35,6 +38,7 @@ from billingcenter.commands.rate import day_of, default_owner
 from billingcenter.commands.usage import add_database_options, config_of, with_engine
 from billingcenter.config import Config
 from billingcenter.errors import Unavailable
+from billingcenter.jobs.bill_marks import DEFAULT_RANGE
 from billingcenter.jobs.billing import BillRunSummary, describe, merge, run_bills
 from billingcenter.ledger import bill_views
 from billingcenter.ledger.bill_views import Bill, BillLine
@@ -60,6 +64,8 @@ def register(subparsers: Any) -> None:
                       help="the billing date to run (charges of the days before it)")
     bill.add_argument("--chunk", type=int, metavar="N",
                       help="payers per claimed chunk (default [billing] chunk)")
+    bill.add_argument("--mark-range", type=int, default=DEFAULT_RANGE, metavar="N",
+                      help="charge ids per range marked in one transaction (1000000)")
     bill.add_argument("--workers", type=int, default=1, metavar="N",
                       help="chunks billed at once, one thread and connection each")
     bill.add_argument("--owner", metavar="NAME",
@@ -98,6 +104,8 @@ def _refusal(args: argparse.Namespace, config: Config, tz: ZoneInfo) -> str | No
         return "give --date YYYY-MM-DD (or an action: list, show)"
     if args.chunk is not None and args.chunk < 1:
         return "--chunk must be positive"
+    if args.mark_range < 1:
+        return "--mark-range must be positive"
     if not 1 <= args.workers <= MAX_WORKERS:
         return f"--workers must be 1..{MAX_WORKERS}"
     if args.stale_after < 0:
@@ -121,7 +129,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
     def work(engine: Engine) -> int:
         summary = run_workers(engine, args.date, config, owner, args.workers, args.chunk,
-                              timedelta(seconds=args.stale_after))
+                              timedelta(seconds=args.stale_after), args.mark_range)
         print(describe(summary))
         return 0
 
@@ -130,13 +138,14 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
 def run_workers(
     engine: Engine, bill_date: date, config: Config, owner: str, workers: int,
-    chunk: int | None, stale_after: timedelta,
+    chunk: int | None, stale_after: timedelta, mark_range: int = DEFAULT_RANGE,
 ) -> BillRunSummary:
     """The run in ``workers`` threads (owners ``OWNER/1``..), their summaries merged."""
     def one(index: int) -> BillRunSummary:
         name = owner if workers == 1 else f"{owner}/{index + 1}"
         return run_bills(engine, bill_date, config.billing, name, _now, chunk=chunk,
-                         stale_after=stale_after, start_at=index / workers)
+                         mark_range=mark_range, stale_after=stale_after,
+                         start_at=index / workers)
 
     if workers == 1:
         return one(0)

@@ -1,24 +1,35 @@
 """The bill run of a bill date: every due payer's unbilled charges on one bill.
 
 ``run_bills`` bills date X (a business date in the business time zone; the charges
-billed are those of the business days before X):
+billed are those of the business days before X) in phases, each resumable:
 
-1. registers the payers that have charges before X and no ``payer_account`` row yet
-   (one statement, its own transaction; see ``billingcenter.ledger.bills``);
-2. plans the chunks of ``payer_account`` ids holding POSTPAID payers due on X (their
-   billing day, else ``[billing] day``, is X's day of the month) and claims them through
-   ``job_claim`` (job ``bill``, day X; ``billingcenter.jobs.claims``), so several
-   processes share a run and a crashed one's chunks are finished by the next run;
-3. bills each claimed chunk and marks its claim done in ONE transaction: bills, marked
-   charges, lines, totals and the ``chargeAccount`` outbox messages exist together or
-   not at all.
+1. **register**: the payers that have charges before X and no ``payer_account`` row
+   yet get one (one statement, its own transaction; ``billingcenter.ledger.bills``);
+2. **open**: a bill with status ``BUILDING`` for every POSTPAID payer due on X (its
+   billing day, else ``[billing] day``, is X's day of the month) that has unbilled
+   charges and no bill for X (one statement, its own transaction);
+3. **mark** (``billingcenter.jobs.bill_marks``, job ``bill-mark``): ranges of
+   ``charge.id``, claimed through ``job_claim``; in one transaction per range, its
+   charges are marked with their payers' BUILDING bills and summed per (bill, order,
+   product) into ``bill_part``.  Walking ``charge`` in id order reads and writes each
+   page once, however the charges of a payer are spread over the table;
+4. **finish** (job ``bill``), once every range is marked: chunks of ``payer_account``
+   ids holding due payers, claimed like the ranges; in one transaction per chunk, its
+   BUILDING bills get their lines (the sums of their parts), totals, status OWED (with
+   the ``chargeAccount`` outbox message) or EMPTY, and the chunk's claim is marked
+   done; a bill that got no charge is deleted.
 
-Idempotent: a payer has at most one bill per date (unique (payer_id, bill_date)) and a
-charge is marked by one bill only (``bill_id = 0`` is part of the marking UPDATE), so a
-rerun, a crash, or two processes at once never bill anything twice.  A rerun of a
-finished date looks again only at chunks where payers were registered since (their
-highest id grew); there it bills the due payers that have no bill for X yet.  Charges
-rated after a payer's bill was made (late usage, a late day) wait for its next bill.
+If another process still marks a range, the run waits for it (a dead owner's range
+is taken over after ``stale_after``); when asked to stop, or when the wait runs out,
+it ends without finishing anything, and a rerun does the rest.
+
+Idempotent: a payer has at most one bill per date (unique (payer_id, bill_date)), a
+charge is marked by one bill only (``bill_id = 0`` is part of the marking UPDATE), and
+each phase's work is committed with its claim, so a rerun, a crash at any point, or
+two processes at once never bill anything twice.  A rerun opens bills for payers
+registered since; the ranges are then passed again for those bills only, and the
+chunks holding BUILDING bills are finished again.  Charges rated after a payer's bill
+was finished (late usage, a late day) wait for its next bill.
 """
 
 from __future__ import annotations
@@ -34,12 +45,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from billingcenter.jobs.bill_marks import DEFAULT_RANGE, MarkSummary, mark_charges
 from billingcenter.jobs.claims import (
     DEFAULT_STALE_AFTER,
     RETRYABLE_MYSQL_ERRORS,
     ClaimLost,
     Clock,
     PlannedChunk,
+    Redo,
     RunSummary,
     chunk_number,
     day_chunk_size,
@@ -52,7 +65,7 @@ from billingcenter.ledger import bills
 from billingcenter.ledger.bills import ChunkBills, DueRule
 from billingcenter.ledger.charges import ChunkResult, Claim, finish_claim
 from billingcenter.ledger.coltypes import is_mysql
-from billingcenter.ledger.schema_billing import payer_account
+from billingcenter.ledger.schema_billing import BUILDING, bill, payer_account
 from billingcenter.ledger.transact import error_code
 
 JOB = "bill"
@@ -76,12 +89,15 @@ class BillingRules(Protocol):
 class BillRunSummary:
     """What one process's run of a bill date did."""
 
-    run: RunSummary  # chunks planned/billed/skipped/lost; seen = due payers looked at
+    run: RunSummary  # finish chunks planned/billed/skipped/lost; seen = due payers
     registered: int = 0  # payer rows this run added
     bills: int = 0
     owed: int = 0
     empty: int = 0
     messages: int = 0  # chargeAccount messages queued
+    opened: int = 0  # BUILDING bills this run opened
+    marks: MarkSummary = MarkSummary()
+    phases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # seconds: register, open, mark, finish
 
     @property
     def bill_date(self) -> date:
@@ -102,35 +118,48 @@ def run_bills(
     clock: Clock,
     *,
     chunk: int | None = None,
+    mark_range: int = DEFAULT_RANGE,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     run_id: str | None = None,
     stop: Callable[[], bool] = never,
     start_at: float = 0.0,
 ) -> BillRunSummary:
-    """Bill ``bill_date`` for every due payer, in chunks of ``chunk`` (default
-    ``settings.chunk``) payer rows; what this process did.
+    """Bill ``bill_date`` for every due payer; what this process did.
 
-    ``owner`` names this process among those sharing the run (unique among processes
-    running at once; the same name after a crash takes its chunks back at once,
-    another one after ``stale_after``); ``clock`` gives the time; ``stop`` is asked
-    before each chunk.  ``start_at`` (0..1) rotates the plan so that workers started
+    Bills are finished in chunks of ``chunk`` (default ``settings.chunk``) payer rows,
+    charges marked in ranges of ``mark_range`` charge ids.  ``owner`` names this
+    process among those sharing the run (unique among processes running at once; the
+    same name after a crash takes its chunks back at once, another one after
+    ``stale_after``); ``clock`` gives the time; ``stop`` is asked before each chunk
+    and range.  ``start_at`` (0..1) rotates the plans so that workers started
     together begin in different places.
     """
     began = time.perf_counter()
-    registered = retrying(lambda: _register(engine, bill_date, clock))
+    run_id = run_id or new_run_id()
     due = DueRule(bill_date, settings.day)
+    registered = retrying(lambda: _register(engine, bill_date, clock))
+    registered_at = time.perf_counter()
+    opened = retrying(lambda: _open(engine, due, clock, run_id))
+    opened_at = time.perf_counter()
+    marks = mark_charges(engine, bill_date, owner, run_id, clock, size=mark_range,
+                         stale_after=stale_after, stop=stop, start_at=start_at)
+    marked_at = time.perf_counter()
     size = day_chunk_size(engine, JOB, bill_date, chunk or settings.chunk)
-    summary = RunSummary(JOB, bill_date, owner, run_id or new_run_id(), size)
-    plan = _rotate(_plan(engine, due, size), start_at)
-    worker = _Worker(engine, due, size, clock, summary.run_id)
-    summary = run_chunks(
-        engine, summary, plan, clock(), clock, stale_after, _redo, worker.bill, stop
-    )
-    made = worker.made
+    summary = RunSummary(JOB, bill_date, owner, run_id, size)
+    worker = _Worker(engine, bill_date, size, clock)
+    if marks.complete:
+        plan, building = _plan(engine, due, size)
+        summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
+                             stale_after, _redo(building), worker.bill, stop)
+    else:
+        summary = attrs.evolve(summary, stopped=True)
+    made, ended = worker.made, time.perf_counter()
     return BillRunSummary(
-        run=attrs.evolve(summary, seconds=time.perf_counter() - began),
+        run=attrs.evolve(summary, seconds=ended - began),
         registered=registered, bills=made.bills, owed=made.owed, empty=made.empty,
-        messages=made.messages,
+        messages=made.messages, opened=opened, marks=marks,
+        phases=(registered_at - began, opened_at - registered_at, marked_at - opened_at,
+                ended - marked_at),
     )
 
 
@@ -139,49 +168,63 @@ def _register(engine: Engine, bill_date: date, clock: Clock) -> int:
         return bills.register_payers(conn, bill_date, clock())
 
 
+def _open(engine: Engine, due: DueRule, clock: Clock, run_id: str) -> int:
+    with engine.begin() as conn:
+        return bills.open_bills(conn, due, clock(), run_id)
+
+
 def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
     cut = int(len(plan) * min(max(start_at, 0.0), 1.0)) % max(len(plan), 1)
     return plan[cut:] + plan[:cut]
 
 
-def _redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-    """A done chunk is looked at again when payers were registered in it since."""
-    return planned.max_id > (held.last_id or 0)
+def _redo(building: set[int]) -> Redo:
+    """A done chunk is finished again when it holds BUILDING bills (opened since)."""
+    def redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
+        return planned.chunk in building
+
+    return redo
 
 
-def _plan(engine: Engine, due: DueRule, size: int) -> list[PlannedChunk]:
-    """The chunks holding payers due on the date, with their highest ids."""
+def _plan(engine: Engine, due: DueRule, size: int) -> tuple[list[PlannedChunk], set[int]]:
+    """The chunks holding payers due on the date, with their highest ids; and the
+    chunks holding BUILDING bills of the date."""
+    p, b = payer_account.c, bill.c
     with engine.connect() as conn:
-        number = chunk_number(payer_account.c.id, size, is_mysql(conn.dialect))
+        number = chunk_number(p.id, size, is_mysql(conn.dialect))
         query = (
-            select(number, func.count(), func.max(payer_account.c.id))
+            select(number, func.count(), func.max(p.id))
             .where(due.condition())
             .group_by(number)
             .order_by(number)
         )
-        return [PlannedChunk(int(k), int(n), int(top)) for k, n, top in conn.execute(query)]
+        plan = [PlannedChunk(int(k), int(n), int(top)) for k, n, top in conn.execute(query)]
+        building = (
+            select(number).distinct()
+            .select_from(bill.join(payer_account, p.payer_id == b.payer_id))
+            .where(b.bill_date == due.bill_date, b.status == BUILDING)
+        )
+        return plan, {int(k) for k in conn.execute(building).scalars()}
 
 
 class _Worker:
-    """Bills claimed chunks; keeps the totals of the chunks it committed."""
+    """Finishes claimed chunks; keeps the totals of the chunks it committed."""
 
-    def __init__(self, engine: Engine, due: DueRule, size: int, clock: Clock,
-                 run_id: str) -> None:
+    def __init__(self, engine: Engine, bill_date: date, size: int, clock: Clock) -> None:
         self._engine = engine
-        self._due = due
+        self._bill_date = bill_date
         self._size = size
         self._clock = clock
-        self._run_id = run_id
         self.made = ChunkBills()
 
     def bill(self, held: Claim, planned: PlannedChunk) -> ChunkResult | None:
-        """Bill one claimed chunk and mark it done; None if the claim was taken over."""
+        """Finish one claimed chunk and mark it done; None if the claim was taken over."""
         lo, hi = planned.chunk * self._size, planned.max_id
 
         def work() -> tuple[ChunkResult, ChunkBills]:
             with self._engine.begin() as conn:
                 now = self._clock()
-                made = bills.bill_chunk(conn, self._due, lo, hi, now, self._run_id)
+                made = bills.bill_chunk(conn, self._bill_date, lo, hi, now)
                 result = ChunkResult(hi, planned.rows, made.charges, made.total_fen)
                 if not finish_claim(conn, held, result, self._clock()):
                     raise ClaimLost(f"chunk {held.chunk} of bill {held.day} was taken over")
@@ -220,7 +263,9 @@ def describe(summary: BillRunSummary) -> str:
         f"bill {run.day}: {run.chunks} of {run.planned} chunks billed, {run.seen} payers due, "
         f"{summary.bills} bills ({summary.owed} owed, {summary.empty} empty), {run.charges} "
         f"charges, {'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d} yuan, "
-        f"{summary.messages} deductions queued, {run.seconds:.2f} s"
+        f"{summary.messages} deductions queued, {summary.marks.charges} charges marked in "
+        f"{summary.marks.passes} of {summary.marks.ranges} id ranges, {run.seconds:.2f} s "
+        "(register {:.2f}, open {:.2f}, mark {:.2f}, finish {:.2f})".format(*summary.phases)
     )
     notes = []
     if summary.registered:
@@ -229,7 +274,10 @@ def describe(summary: BillRunSummary) -> str:
         notes.append(f"{run.skipped} chunks done before or held by another owner")
     if run.lost:
         notes.append(f"{run.lost} chunks taken over by another owner")
-    if run.stopped:
+    if not (summary.marks.complete or summary.marks.stopped):
+        notes.append("charge ranges still being marked by another owner: no bill finished "
+                     "(a rerun finishes them)")
+    elif run.stopped:
         notes.append("stopped before the end")
     return line + (f" ({'; '.join(notes)})" if notes else "")
 
@@ -248,8 +296,15 @@ def merge(summaries: Sequence[BillRunSummary]) -> BillRunSummary:
         amount_fen=sum(r.amount_fen for r in runs), seconds=max(r.seconds for r in runs),
         stopped=any(r.stopped for r in runs),
     )
+    marks = [s.marks for s in summaries]
     return BillRunSummary(
         run=run, registered=sum(s.registered for s in summaries),
         bills=sum(s.bills for s in summaries), owed=sum(s.owed for s in summaries),
         empty=sum(s.empty for s in summaries), messages=sum(s.messages for s in summaries),
+        opened=sum(s.opened for s in summaries),
+        phases=tuple(max(p) for p in zip(*(s.phases for s in summaries), strict=True)),
+        marks=MarkSummary(
+            ranges=max(m.ranges for m in marks), passes=sum(m.passes for m in marks),
+            charges=sum(m.charges for m in marks), complete=all(m.complete for m in marks),
+            stopped=any(m.stopped for m in marks)),
     )

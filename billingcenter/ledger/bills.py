@@ -1,26 +1,30 @@
-"""Bill runs in SQL: payers registered, bills made chunk by chunk, set-based.
+"""Bill runs in SQL: payers registered, bills opened, then finished chunk by chunk.
 
-Every function runs inside the caller's transaction and never commits.
+Every function runs inside the caller's transaction and never commits.  A run of
+date X has three phases (``billingcenter.jobs.billing`` drives them):
 
 * ``register_payers``: one ``INSERT ... SELECT`` adds a default ``payer_account``
   (POSTPAID, billing day NULL = ``[billing] day``, balance, floor and threshold 0, OPEN)
   for every payer with a charge dated before the bill date and no row yet.  Concurrent
   runs are harmless (``INSERT IGNORE`` / ``INSERT OR IGNORE``).
-* ``DueRule``: which payer rows are due on a date (``billingcenter.jobs.billing``
-  splits them into chunks of ``payer_account`` ids).
-* ``bill_chunk``: for the due payers of one chunk, in one transaction and a handful
-  of statements whatever the chunk's size:
+* ``open_bills``: one ``INSERT IGNORE ... SELECT`` opens a bill with status
+  ``BUILDING`` (no lines, totals 0) for every due payer (``DueRule``) that has unbilled
+  charges (``bill_id = 0 AND entry_id = 0 AND day < X``) and no bill for X yet
+  (unique (payer_id, bill_date) keeps it idempotent).
+* marking: ``billingcenter.ledger.bill_marks`` marks the charges with their BUILDING
+  bills in ranges of ``charge.id`` and sums them per (bill, order, product) into
+  ``bill_part``.
+* ``bill_chunk`` (once every range is marked): for the due payers of one chunk of
+  ``payer_account`` ids, in one transaction and a handful of statements:
 
-  1. a bill per due payer that has unbilled charges (``bill_id = 0 AND entry_id = 0
-     AND day < X``) and no bill for X yet (unique (payer_id, bill_date));
-  2. those charges are MARKED with their bill (one multi-table UPDATE: MySQL
-     ``UPDATE charge, bill SET ...``, SQLite ``UPDATE ... FROM``);
-  3. the lines (one per order and product) are computed from the marked charges, and
-     the bill's total, counts and first/last day from its lines: a charge rated
-     meanwhile is either marked, and then on the bill and in its total, or left for
-     the next bill;
-  4. total > 0: status OWED, ``deduction_id = DED-<payer_id>-<yyyymmdd>`` and a
-     ``chargeAccount`` outbox message with that key; otherwise EMPTY and no message.
+  1. their BUILDING bills are locked (by id; a bill no longer BUILDING is left alone);
+  2. one line per (order, product) is the sum of the bill's parts, and the bill's
+     total, counts and first/last day are those of its lines: the parts are the
+     charges marked with the bill, so a bill's total is that of its marked charges;
+  3. total > 0: status OWED, ``deduction_id = DED-<payer_id>-<yyyymmdd>`` and a
+     ``chargeAccount`` outbox message with that key; otherwise EMPTY and no message;
+     a bill that got no charge (taken meanwhile) is deleted;
+  4. the parts are deleted.
 
 A payer is due on X when its billing day (own, else the default) is X's day of the
 month; on the last day of a shorter month, payers whose day the month lacks are due
@@ -42,12 +46,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from billingcenter.ledger.coltypes import UtcDateTime, is_mysql
 from billingcenter.ledger.outbox import ACCOUNT, CHARGE_ACCOUNT, OutboxMessage, enqueue, epoch_ms
 from billingcenter.ledger.schema_billing import (
+    BUILDING,
     EMPTY,
     OPEN,
     OWED,
     POSTPAID,
     bill,
     bill_line,
+    bill_part,
     payer_account,
 )
 from billingcenter.ledger.schema_rating import charge
@@ -120,70 +126,69 @@ def _unbilled(bill_date: date) -> ColumnElement[bool]:
     return and_(c.bill_id == 0, c.entry_id == 0, c.day < bill_date)
 
 
-def bill_chunk(
-    conn: Connection, due: DueRule, lo: int, hi: int, now: datetime, run_id: str
-) -> ChunkBills:
-    """Bill the due payers with ``lo < payer_account.id <= hi`` (see the module doc)."""
-    _insert_bills(conn, due, lo, hi, now, run_id)
-    ids = _new_bills(conn, due.bill_date, lo, hi, run_id)
-    if not ids:
-        return ChunkBills()
-    _mark_charges(conn, ids, due.bill_date)
-    _insert_lines(conn, ids, due.bill_date)
-    _total_bills(conn, ids, due.bill_date)
-    return _finish(conn, ids, now)
-
-
-def _insert_bills(
-    conn: Connection, due: DueRule, lo: int, hi: int, now: datetime, run_id: str
-) -> None:
+def open_bills(conn: Connection, due: DueRule, now: datetime, run_id: str) -> int:
+    """Open a BUILDING bill for each due payer with unbilled charges and no bill for
+    the date yet (one ``INSERT ... SELECT``); how many were opened."""
     p, c, b = payer_account.c, charge.c, bill.c
     has_charges = exists().where(c.payer_id == p.payer_id, _unbilled(due.bill_date))
     billed = exists().where(b.payer_id == p.payer_id, b.bill_date == due.bill_date)
     rows = select(
         p.payer_id, literal(due.bill_date), null(), null(), literal(0), literal(0), literal(0),
-        literal(EMPTY), null(), literal(now, UtcDateTime()), null(), literal(run_id),
-    ).where(p.id > lo, p.id <= hi, due.condition(), has_charges, ~billed)
+        literal(BUILDING), null(), literal(now, UtcDateTime()), null(), literal(run_id),
+    ).where(due.condition(), ~billed, has_charges)
     statement = insert(bill).prefix_with(_ignore_prefix(conn)).from_select(
         [b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen, b.lines, b.charges,
          b.status, b.deduction_id, b.created_at, b.settled_at, b.run_id],
         rows,
     )
-    conn.execute(statement)
+    return int(conn.execute(statement).rowcount or 0)
 
 
-def _new_bills(conn: Connection, bill_date: date, lo: int, hi: int, run_id: str) -> list[int]:
-    """The ids of the bills this transaction made for the chunk."""
+def bill_chunk(conn: Connection, bill_date: date, lo: int, hi: int, now: datetime
+               ) -> ChunkBills:
+    """Finish the BUILDING bills of the payers with ``lo < payer_account.id <= hi``
+    from their parts (see the module doc)."""
+    ids = _lock_building(conn, _building(conn, bill_date, lo, hi))
+    if not ids:
+        return ChunkBills()
+    _insert_lines(conn, ids)
+    _total_bills(conn, ids, bill_date)
+    made = _finish(conn, ids, now)
+    conn.execute(bill_part.delete().where(bill_part.c.bill_id.in_(ids)))
+    return made
+
+
+def _building(conn: Connection, bill_date: date, lo: int, hi: int) -> list[int]:
+    """The ids of the chunk's BUILDING bills of the date."""
     p, b = payer_account.c, bill.c
     query = (
         select(b.id)
         .select_from(payer_account.join(
             bill, and_(b.payer_id == p.payer_id, b.bill_date == bill_date)))
-        .where(p.id > lo, p.id <= hi, b.run_id == run_id)
+        .where(p.id > lo, p.id <= hi, b.status == BUILDING)
         .order_by(b.id)
     )
     return [int(i) for i in conn.execute(query).scalars()]
 
 
-def _mark_charges(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
-    """Give each unbilled charge before the date of the new bills' payers its bill."""
-    statement = (
-        update(charge)
-        .values(bill_id=bill.c.id)
-        .where(bill.c.id.in_(ids), charge.c.payer_id == bill.c.payer_id, _unbilled(bill_date))
-    )
-    conn.execute(statement)
+def _lock_building(conn: Connection, ids: Sequence[int]) -> list[int]:
+    """Lock the bills (by their own ids: payer rows stay free) and keep those still
+    BUILDING: a pass marking charges meanwhile has committed, or waits for this."""
+    if not ids:
+        return []
+    query = (select(bill.c.id).where(bill.c.id.in_(ids), bill.c.status == BUILDING)
+             .order_by(bill.c.id).with_for_update())
+    return [int(i) for i in conn.execute(query).scalars()]
 
 
-def _insert_lines(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
-    """One line per (bill, order, product) of the marked charges."""
-    c, b, line = charge.c, bill.c, bill_line.c
+def _insert_lines(conn: Connection, ids: Sequence[int]) -> None:
+    """One line per (bill, order, product): the sum of its parts."""
+    part, line = bill_part.c, bill_line.c
     rows = (
-        select(c.bill_id, c.order_id, c.product_code, func.count(), func.sum(c.amount_fen),
-               func.min(c.day), func.max(c.day))
-        .select_from(bill.join(charge, and_(c.payer_id == b.payer_id, c.bill_id == b.id)))
-        .where(b.id.in_(ids), c.day < bill_date)
-        .group_by(c.bill_id, c.order_id, c.product_code)
+        select(part.bill_id, part.order_id, part.product_code, func.sum(part.charges),
+               func.sum(part.amount_fen), func.min(part.first_day), func.max(part.last_day))
+        .where(part.bill_id.in_(ids))
+        .group_by(part.bill_id, part.order_id, part.product_code)
     )
     conn.execute(insert(bill_line).from_select(
         [line.bill_id, line.order_id, line.product_code, line.charges, line.amount_fen,
@@ -218,15 +223,16 @@ def _total_bills(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
 
 
 def _finish(conn: Connection, ids: Sequence[int], now: datetime) -> ChunkBills:
-    """Queue the OWED bills' deductions; what the chunk made."""
+    """Drop the bills without lines; queue the OWED bills' deductions; what was made."""
     b = bill.c
     made = conn.execute(
         select(b.id, b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen,
                b.charges, b.status, b.deduction_id, b.created_at)
         .where(b.id.in_(ids))
     ).all()
-    # A bill whose payer had no charge left to mark (taken meanwhile) is dropped; the
-    # DELETE names its ids only: a long IN list may be run as a scan locking others' rows.
+    # A bill whose payer had no charge left to mark (taken meanwhile) is still BUILDING:
+    # dropped.  The DELETE names its ids only: a long IN list may be run as a scan
+    # locking other workers' rows.
     unmarked = [int(row.id) for row in made if row.charges == 0]
     if unmarked:
         conn.execute(bill.delete().where(bill.c.id.in_(unmarked)))

@@ -2,6 +2,11 @@
 
 Every query is set-based (joins and ``GROUP BY`` over whole tables, lookups through
 indexes), ordered by the ids it reports, and returns only the rows that break it.
+
+A ``BUILDING`` bill is a bill run in progress (``billingcenter.jobs.billing``): its
+charges are marked but it has no lines and no totals yet, so the checks of lines and
+totals leave it out; the checks of marked charges (bill exists, payer, date) hold for
+it as for any bill.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from billingcenter.ledger.checks import Check, Ids
-from billingcenter.ledger.schema_billing import bill, bill_line
+from billingcenter.ledger.schema_billing import BUILDING, bill, bill_line
 from billingcenter.ledger.schema_rating import charge
 
 # -- charges and their bills ---------------------------------------------------------
@@ -73,7 +78,7 @@ def _bill_lines(dialect: Dialect) -> Any:
                    sums.c.charges.label("s_charges"), sums.c.first_day.label("s_first"),
                    sums.c.last_day.label("s_last"))
             .select_from(bill.outerjoin(sums, sums.c.bill_id == bill.c.id))
-            .where(differs).order_by(bill.c.id))
+            .where(differs, bill.c.status != BUILDING).order_by(bill.c.id))
 
 
 def _totals(amount: Any, lines: Any, charges: Any, first: Any, last: Any) -> str:
@@ -126,8 +131,10 @@ def _unlined(dialect: Dialect) -> Any:
     lines, sums = _line_groups(), _charge_sums()
     return (select(sums.c.bill_id, sums.c.order_id, sums.c.product_code, sums.c.charges,
                    sums.c.amount)
-            .select_from(sums.outerjoin(lines, _same_group(lines, sums)))
-            .where(lines.c.bill_id.is_(None))
+            .select_from(sums.outerjoin(lines, _same_group(lines, sums))
+                         .outerjoin(bill, bill.c.id == sums.c.bill_id))
+            .where(lines.c.bill_id.is_(None), or_(bill.c.status.is_(None),
+                                                  bill.c.status != BUILDING))
             .order_by(sums.c.bill_id, sums.c.order_id, sums.c.product_code))
 
 

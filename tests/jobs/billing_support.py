@@ -22,7 +22,13 @@ from sqlalchemy.engine import Engine
 from billingcenter.config import BillingSettings
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
-from billingcenter.ledger.schema_billing import bill, bill_line, outbox, payer_account
+from billingcenter.ledger.schema_billing import (
+    bill,
+    bill_line,
+    bill_part,
+    outbox,
+    payer_account,
+)
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.ledger.tables import metadata
 from tests.support import mysql_test_url, reset_mysql_database
@@ -34,13 +40,15 @@ SETTINGS = BillingSettings(day=1, chunk=2)
 
 
 class Clock:
-    """A clock that moves on a millisecond at each reading (claims need distinct times)."""
+    """A clock that moves on ``step`` (a millisecond) at each reading (claims need
+    distinct times)."""
 
     def __init__(self, now: datetime = RUN_AT) -> None:
         self.now = now
+        self.step = timedelta(milliseconds=1)
 
     def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
+        self.now += self.step
         return self.now
 
 
@@ -85,9 +93,15 @@ def select_all(engine: Engine, query: Any) -> list[Any]:
 
 
 def bills(engine: Engine) -> dict[tuple[str, date], Any]:
-    """(payer, bill date) -> bill row."""
-    return {(row.payer_id, row.bill_date): row
-            for row in select_all(engine, sa.select(bill).order_by(bill.c.id))}
+    """(payer, bill date) -> bill row, of the bills made (not those a run is building)."""
+    query = sa.select(bill).where(bill.c.status != "BUILDING").order_by(bill.c.id)
+    return {(row.payer_id, row.bill_date): row for row in select_all(engine, query)}
+
+
+def building(engine: Engine) -> list[str]:
+    """The payers of the bills a run is building (opened, not finished)."""
+    query = sa.select(bill.c.payer_id).where(bill.c.status == "BUILDING").order_by(bill.c.id)
+    return [row.payer_id for row in select_all(engine, query)]
 
 
 def lines(engine: Engine, bill_id: int) -> list[tuple[str, str, int, int, date, date]]:
@@ -130,6 +144,9 @@ def check_invariants(engine: Engine) -> None:
         else:
             assert row.deduction_id is None
     assert len(queued) == sum(1 for row in found.values() if row.status == "OWED")
+    finished_parts = sa.select(sa.func.count()).select_from(
+        bill_part.join(bill, bill.c.id == bill_part.c.bill_id)).where(bill.c.status != "BUILDING")
+    assert select_all(engine, finished_parts)[0][0] == 0  # a finished bill keeps no parts
 
 
 @pytest.fixture(scope="module")
