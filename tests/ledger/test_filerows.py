@@ -1,0 +1,62 @@
+"""Rows of a usage-file batch: value tuples and LOAD DATA text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from billingcenter.ledger.filerows import (
+    FileRecord,
+    charge_rows,
+    charge_tsv,
+    decimal_text,
+    record_rows,
+    record_tsv,
+)
+from billingcenter.rating.model import Charge, ChargeKind
+
+NOW = "2026-11-20 00:00:00.000000"
+AT = datetime(2026, 11, 2, 1, 2, 3, 400, tzinfo=UTC)
+
+
+def record(key="r1", duration=None, attributes='{"a":"b"}'):
+    """A file record of key ``key``."""
+    return FileRecord(key, 2, AT, "CT", "", "", "", 1, duration, attributes)
+
+
+class TestRecordTsv:
+    def test_plain_values_are_one_tab_separated_line(self):
+        """No escaping needed: the values as they are, NULL as \\N."""
+        rows = record_rows([record(), record("r2", 61)], 7, NOW)
+        assert record_tsv(rows) == (
+            f"r1\t7\t2\t2026-11-02 01:02:03.000400\tCT\t\t\t\t1\t\\N\t{{\"a\":\"b\"}}\t{NOW}\n"
+            f"r2\t7\t2\t2026-11-02 01:02:03.000400\tCT\t\t\t\t1\t61\t{{\"a\":\"b\"}}\t{NOW}\n"
+        )
+
+    def test_tabs_line_breaks_backslashes_and_nul_are_escaped(self):
+        """Every value that holds a character of the format is escaped; NULL stays \\N."""
+        rows = record_rows([record("a\tb", None, '{"c":"x\\\\N\\n"}'), record("c\nd\r\0")],
+                           7, NOW)
+        lines = record_tsv(rows).split("\n")
+        assert lines[0].split("\t")[0] == "a\\tb"
+        assert lines[0].split("\t")[9:11] == ["\\N", '{"c":"x\\\\\\\\N\\\\n"}']
+        assert lines[1].split("\t")[0] == "c\\nd\\r\\0"
+        assert lines[2:] == [""]
+
+
+class TestChargeTsv:
+    def test_a_charge_as_stored(self):
+        """Kind, day, DECIMAL text and the explanation as sorted compact JSON."""
+        charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
+                        "moc", Decimal(2), Decimal("0.055"), 11, {"units": "2", "mode": "x"})
+        assert charge_tsv(charge_rows([charge], NOW, "usage-load-7")) == (
+            "record\tr1\t\tCT\t\t2026-11-02\ts\t1\tmoc\t2\t0.055\t11\t"
+            f'{{"mode":"x","units":"2"}}\t{NOW}\tusage-load-7\n'
+        )
+
+    def test_a_value_decimal_cannot_store_exactly_is_refused(self):
+        """DECIMAL(20, 6) would round 0.0000001: refused rather than stored wrong."""
+        with pytest.raises(ValueError, match="does not fit"):
+            decimal_text(Decimal("0.0000001"))
