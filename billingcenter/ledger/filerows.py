@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from billingcenter.rating.model import Charge
+from billingcenter.rating.model import Charge, ChargeKind
 
 UNITS_SCALE = 6  # DECIMAL(20, 6) of charge.units and charge.unit_price
 _CACHE_MAX = 10_000
@@ -38,6 +38,9 @@ CHARGE_COLUMNS = (
 # One row of LOAD DATA's default format: tab-separated, one line, NULL is \N.
 _TSV_RECORD = "\t".join(["%s"] * len(RECORD_COLUMNS)) + "\n"
 _TSV_CHARGE = "\t".join(["%s"] * len(CHARGE_COLUMNS)) + "\n"
+# The same with the values of a whole batch filled in (ids and times: never escaped).
+_TSV_RECORD_ROW = "%s\t{file_id}\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t{now}\n"
+_TSV_CHARGE_ROW = "\t".join(["%s"] * 11 + ["%d", "%s", "{now}", "{run_id}"]) + "\n"
 _NULL = "\\N"
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
                               "\0": "\\0"})
@@ -110,14 +113,42 @@ def charge_rows(charges: Sequence[Charge], now: str, run_id: str) -> list[tuple[
     return rows
 
 
-def record_tsv(rows: list[tuple[Any, ...]]) -> str:
-    """``file_record`` value tuples as LOAD DATA text."""
-    return _tsv(_TSV_RECORD, len(RECORD_COLUMNS), rows)
+def record_tsv(records: Sequence[FileRecord], file_id: int, now: str) -> str:
+    """``file_record`` rows of records as LOAD DATA text; ``now`` as ``text_time``.
+
+    The common case is one formatting per row, straight from the record, with the
+    load's constants written into the template; a batch with a value to escape is
+    rendered again through ``record_rows``.
+    """
+    template = _TSV_RECORD_ROW.replace("{file_id}", str(file_id)).replace("{now}", now)
+    null = _NULL
+    text = "".join([
+        template % (r[0], r[1], r[2].isoformat(" ", "microseconds")[:26], r[3], r[4], r[5],
+                    r[6], r[7], null if r[8] is None else r[8], r[9])
+        for r in records
+    ])
+    nulls = [r[8] for r in records].count(None)
+    if _plain(text, len(RECORD_COLUMNS), len(records), nulls):
+        return text
+    return _tsv(_TSV_RECORD, len(RECORD_COLUMNS), record_rows(records, file_id, now))
 
 
-def charge_tsv(rows: list[tuple[Any, ...]]) -> str:
-    """``charge`` value tuples as LOAD DATA text."""
-    return _tsv(_TSV_CHARGE, len(CHARGE_COLUMNS), rows)
+def charge_tsv(charges: Sequence[Charge], now: str, run_id: str) -> str:
+    """``charge`` rows of charges as LOAD DATA text (as ``record_tsv`` does it)."""
+    template = _TSV_CHARGE_ROW.replace("{now}", now).replace("{run_id}", run_id)
+    days, decimal, explain, record = _days, decimal_text, _explanation, ChargeKind.RECORD
+    text = "".join([
+        template % (
+            "record" if c.kind is record else c.kind.value, c.source_key, c.order_id,
+            c.payer_id, c.product_code, days.get(c.day) or _day_text(c.day), c.rule_set,
+            c.rule_set_version, c.rule_id, decimal(c.units), decimal(c.unit_price),
+            c.amount_fen, explain(c.explanation),
+        )
+        for c in charges
+    ])
+    if _plain(text, len(CHARGE_COLUMNS), len(charges), 0):
+        return text
+    return _tsv(_TSV_CHARGE, len(CHARGE_COLUMNS), charge_rows(charges, now, run_id))
 
 
 def decimal_text(value: Decimal) -> str:
@@ -141,23 +172,29 @@ def _day_text(day: date) -> str:
     return text
 
 
+def _plain(text: str, width: int, rows: int, nulls: int) -> bool:
+    """Whether ``rows`` rows of LOAD DATA text need no escaping: the tabs and line breaks
+    are exactly the format's, the only backslashes those of the ``nulls`` NULLs."""
+    return (text.count("\t") == (width - 1) * rows and text.count("\n") == rows
+            and text.count("\\") == nulls and "\r" not in text and "\0" not in text)
+
+
 def _tsv(template: str, width: int, rows: list[tuple[Any, ...]]) -> str:
     """``rows`` in LOAD DATA's default format, text escaped where it needs it.
 
     Rows are rendered without escaping first; when no value held a tab, a line break,
-    a backslash or a NUL (the tabs and line breaks are exactly the template's), that
-    is the answer.  Otherwise every text value is escaped and the rows rendered again.
+    a backslash or a NUL, that is the answer.  Otherwise every text value is escaped
+    and the rows rendered again.
     """
     plain = []
-    nulls = 0  # each NULL is one backslash of the text (\N)
+    nulls = 0
     for row in rows:
         if None in row:
             nulls += row.count(None)
             row = tuple(_NULL if v is None else v for v in row)
         plain.append(row)
     text = "".join([template % row for row in plain])
-    if (text.count("\t") == (width - 1) * len(rows) and text.count("\n") == len(rows)
-            and text.count("\\") == nulls and "\r" not in text and "\0" not in text):
+    if _plain(text, width, len(rows), nulls):
         return text
     escaped = [tuple(_NULL if v is None else v.translate(_TSV_ESCAPES) if type(v) is str else v
                      for v in row) for row in rows]

@@ -31,6 +31,7 @@ other warning fails the batch.
 
 from __future__ import annotations
 
+import operator
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -66,6 +67,8 @@ LOADING, DONE, FAILED = "LOADING", "DONE", "FAILED"
 ATTEMPTS = 5
 IN_CHUNK = 1000
 RECORD_KIND = ChargeKind.RECORD.value
+# The record of a (record, charge) pair: records compare by key first, unique in a batch.
+_RECORD = operator.itemgetter(0)
 DUPLICATE_KEY = 1062  # MySQL's ER_DUP_ENTRY
 DATA_WARNING = 1265  # MySQL's WARN_DATA_TRUNCATED
 
@@ -185,7 +188,7 @@ class FileStore:
 
     def prepare(self, file_id: int, batch: Batch, now: datetime) -> Prepared:
         """A batch of load ``file_id`` rendered for ``write_prepared``; no I/O after the first."""
-        pairs = sorted(zip(batch.records, batch.charges, strict=True), key=_record_key)
+        pairs = sorted(zip(batch.records, batch.charges, strict=True), key=_RECORD)
         return Prepared(file_id, now, batch, self._render(file_id, pairs, now))
 
     def write_prepared(self, prepared: Prepared) -> Written:
@@ -214,13 +217,15 @@ class FileStore:
                 ) -> Rows:
         """Rows of (record, charge) pairs, sorted by key so that concurrent loaders lock
         unique-index entries in one order."""
-        text_now = text_time(now)
-        records = record_rows([record for record, _ in pairs], file_id, text_now)
-        charges = charge_rows([found for _, found in pairs], text_now, f"usage-load-{file_id}")
-        amount = sum(found.amount_fen for _, found in pairs)
+        text_now, run_id = text_time(now), f"usage-load-{file_id}"
+        records = [record for record, _ in pairs]
+        charges = [found for _, found in pairs]
+        amount = sum([found.amount_fen for found in charges])
         if self.bulk_load:
-            return Rows(len(pairs), amount, record_tsv(records), charge_tsv(charges))
-        return Rows(len(pairs), amount, records, charges)
+            return Rows(len(pairs), amount, record_tsv(records, file_id, text_now),
+                        charge_tsv(charges, text_now, run_id))
+        return Rows(len(pairs), amount, record_rows(records, file_id, text_now),
+                    charge_rows(charges, text_now, run_id))
 
     def _write_batch(self, conn: Connection, prepared: Prepared, look_up: bool) -> Written:
         batch, rows = prepared.batch, prepared.rows
@@ -229,15 +234,17 @@ class FileStore:
             stored = _stored_keys(conn, {r.record_key for r in batch.records})
         if stored:
             pairs = sorted(((r, c) for r, c in zip(batch.records, batch.charges, strict=True)
-                            if r.record_key not in stored), key=_record_key)
+                            if r.record_key not in stored), key=_RECORD)
             rows = self._render(prepared.file_id, pairs, prepared.now)
         if rows.size:
             self._insert(conn, file_record, RECORD_COLUMNS, rows.records, rows.size)
             self._insert(conn, charge, CHARGE_COLUMNS, rows.charges, rows.size)
         now = prepared.now
         _keep_rejections(conn, batch.rejections, now)
-        written_keys = {r.record_key for r in batch.records if r.record_key not in stored}
-        closed = _close(conn, batch.closes, written_keys | stored, now)
+        closed = 0
+        if batch.closes:
+            written_keys = {r.record_key for r in batch.records if r.record_key not in stored}
+            closed = _close(conn, batch.closes, written_keys | stored, now)
         written = Written(rows.size, len(stored) + batch.duplicates,
                           len(batch.rejections), rows.amount_fen, closed)
         conn.execute(
@@ -271,10 +278,6 @@ class FileStore:
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         return _run_read(self._engine, work)
-
-
-def _record_key(pair: tuple[FileRecord, Charge]) -> str:
-    return pair[0].record_key
 
 
 def _local_infile_on(conn: Connection) -> bool:

@@ -29,21 +29,26 @@ def record(key="r1", duration=None, attributes='{"a":"b"}'):
 class TestRecordTsv:
     def test_plain_values_are_one_tab_separated_line(self):
         """No escaping needed: the values as they are, NULL as \\N."""
-        rows = record_rows([record(), record("r2", 61)], 7, NOW)
-        assert record_tsv(rows) == (
+        assert record_tsv([record(), record("r2", 61)], 7, NOW) == (
             f"r1\t7\t2\t2026-11-02 01:02:03.000400\tCT\t\t\t\t1\t\\N\t{{\"a\":\"b\"}}\t{NOW}\n"
             f"r2\t7\t2\t2026-11-02 01:02:03.000400\tCT\t\t\t\t1\t61\t{{\"a\":\"b\"}}\t{NOW}\n"
         )
 
     def test_tabs_line_breaks_backslashes_and_nul_are_escaped(self):
         """Every value that holds a character of the format is escaped; NULL stays \\N."""
-        rows = record_rows([record("a\tb", None, '{"c":"x\\\\N\\n"}'), record("c\nd\r\0")],
-                           7, NOW)
-        lines = record_tsv(rows).split("\n")
+        records = [record("a\tb", None, '{"c":"x\\\\N\\n"}'), record("c\nd\r\0")]
+        lines = record_tsv(records, 7, NOW).split("\n")
         assert lines[0].split("\t")[0] == "a\\tb"
         assert lines[0].split("\t")[9:11] == ["\\N", '{"c":"x\\\\\\\\N\\\\n"}']
         assert lines[1].split("\t")[0] == "c\\nd\\r\\0"
         assert lines[2:] == [""]
+
+
+    def test_the_tuples_hold_the_same_values(self):
+        """The executemany rows (SQLite) are the values of the text, NULL as None."""
+        (row,) = record_rows([record()], 7, NOW)
+        assert row == ("r1", 7, 2, "2026-11-02 01:02:03.000400", "CT", "", "", "", 1, None,
+                       '{"a":"b"}', NOW)
 
 
 class TestChargeTsv:
@@ -51,10 +56,20 @@ class TestChargeTsv:
         """Kind, day, DECIMAL text and the explanation as sorted compact JSON."""
         charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
                         "moc", Decimal(2), Decimal("0.055"), 11, {"units": "2", "mode": "x"})
-        assert charge_tsv(charge_rows([charge], NOW, "usage-load-7")) == (
+        assert charge_tsv([charge], NOW, "usage-load-7") == (
             "record\tr1\t\tCT\t\t2026-11-02\ts\t1\tmoc\t2\t0.055\t11\t"
             f'{{"mode":"x","units":"2"}}\t{NOW}\tusage-load-7\n'
         )
+        (row,) = charge_rows([charge], NOW, "usage-load-7")
+        assert row == ("record", "r1", "", "CT", "", "2026-11-02", "s", "1", "moc", "2",
+                       "0.055", 11, '{"mode":"x","units":"2"}', NOW, "usage-load-7")
+
+    def test_a_value_with_a_tab_is_escaped(self):
+        """A tab in a charge's rule id is escaped; the other rows are unchanged."""
+        charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
+                        "a\tb", Decimal(2), Decimal("0.055"), 11, {})
+        fields = charge_tsv([charge, charge], NOW, "x").split("\n")[1].split("\t")
+        assert fields[8] == "a\\tb" and len(fields) == 15
 
     def test_a_value_decimal_cannot_store_exactly_is_refused(self):
         """DECIMAL(20, 6) would round 0.0000001: refused rather than stored wrong."""
