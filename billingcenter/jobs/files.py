@@ -22,7 +22,6 @@ a later, corrected row with the same key a duplicate.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import csv
 import gc
@@ -33,10 +32,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -46,8 +44,6 @@ from billingcenter.jobs.filecheck import (
     DEFAULT_LIMITS,
     EXTRA_COLUMN,
     MISSING_COLUMN,
-    NO_RULE,
-    PLAN_COLUMN,
     FileFormatError,
     Header,
     Lines,
@@ -56,7 +52,8 @@ from billingcenter.jobs.filecheck import (
     first_row,
     parse_header,
 )
-from billingcenter.ledger.filerows import FileRecord, compact_json
+from billingcenter.jobs.filerating import Rater
+from billingcenter.ledger.filerows import FileCharge, FileRecord, compact_json
 from billingcenter.ledger.files import (
     DONE,
     FAILED,
@@ -66,78 +63,12 @@ from billingcenter.ledger.files import (
     Rejection,
     Written,
 )
-from billingcenter.model import Order
-from billingcenter.rating.model import (
-    Charge,
-    ChargeKind,
-    RatingError,
-    RuleBook,
-    RuleSet,
-    UsageFacts,
-)
-from billingcenter.rating.usage import rate_usage
 
 BATCH_SIZE = 2000
 WRITERS = 2  # batches written at once (connections), while the next is built
 HANDOFF_S = 0.0002  # thread switch interval during a load (see _tuned_for_loading)
 GC_THRESHOLD = 100_000  # allocations between collections during a load
-# The stand-in order of file records (they belong to no order): activated long ago.
-_NO_ORDER = ""
-_ACTIVATED = datetime(2000, 1, 1, tzinfo=UTC)
-_ORDER_CACHE = 10_000
 _json = compact_json()
-
-
-class Rater:
-    """Rates checked rows with the version of one rule set in force at each row's time."""
-
-    def __init__(self, book: RuleBook, rule_set: str, tz: ZoneInfo) -> None:
-        self.rule_set = rule_set
-        self._book = book
-        self._tz = tz
-        versions = [v for v in book.versions if v.name == rule_set]
-        # Between two consecutive effective times the version in force cannot change.
-        bounds = {v.effective_from for v in versions}
-        bounds |= {v.effective_to for v in versions if v.effective_to is not None}
-        self._bounds = sorted(bounds)
-        self._segments: dict[int, RuleSet | None] = {}
-        self._orders: dict[tuple[str, str, str, str], Order] = {}
-
-    @property
-    def known(self) -> bool:
-        """Whether any published version of the rule set exists."""
-        return bool(self._bounds)
-
-    def version_at(self, moment: datetime) -> RuleSet | None:
-        """The version in force at ``moment`` (cached per span between effective times)."""
-        segment = bisect.bisect_right(self._bounds, moment)
-        if segment not in self._segments:
-            self._segments[segment] = self._book.in_force(self.rule_set, moment)
-        return self._segments[segment]
-
-    def rate(self, key: str, occurred_at: datetime, payer: str, product: str, item: str,
-             user: str, quantity: int, attributes: dict[str, str]) -> Charge:
-        """The charge of a checked row; ``Rejected`` (NO_RULE) when nothing prices it."""
-        version = self.version_at(occurred_at)
-        if version is None:
-            raise Rejected(NO_RULE, f"no published version of rule set {self.rule_set} is "
-                           f"in force at {occurred_at.isoformat()}")
-        order = self._order(payer, user, product, attributes.get(PLAN_COLUMN, ""))
-        facts = UsageFacts(key, order, item, user, quantity, occurred_at, attributes)
-        try:
-            return rate_usage(facts, self._tz, version, ChargeKind.RECORD)
-        except RatingError as exc:
-            raise Rejected(NO_RULE, str(exc)) from exc
-
-    def _order(self, payer: str, user: str, product: str, plan: str) -> Order:
-        """The stand-in order of a file record: no id, the record's payer and product."""
-        found = self._orders.get((payer, user, product, plan))
-        if found is None:
-            if len(self._orders) >= _ORDER_CACHE:
-                self._orders.clear()
-            found = Order(_NO_ORDER, payer, user, product, plan, _ACTIVATED)
-            self._orders[(payer, user, product, plan)] = found
-        return found
 
 
 @attrs.define
@@ -199,7 +130,7 @@ class BatchBuilder:
     def reset(self) -> None:
         """Start a new batch."""
         self.records: list[FileRecord] = []
-        self.charges: list[Charge] = []
+        self.charges: list[FileCharge] = []
         self.rejections: list[Rejection] = []
         self.closes: dict[int, str] = {}
         self._keys: set[str] = set()

@@ -5,7 +5,8 @@ of plain value tuples (SQLite; MySQL when LOCAL INFILE is off) or, on MySQL, as 
 tab-separated text of ``LOAD DATA LOCAL INFILE``: the server parses that format with
 less work than INSERT statements.  Values are formatted here exactly as the column
 types store them (times as UTC text, units and prices as DECIMAL(20, 6) text), so
-both ways store the same bytes.
+both ways store the same bytes.  A file record's charge comes as a ``FileCharge``, its
+values already that text (``file_charge`` makes one of a ``Charge``).
 
 The TSV text is rendered without escaping first; only when a value holds a
 character the format must escape (backslash, tab, line break, NUL) is the batch
@@ -38,9 +39,11 @@ CHARGE_COLUMNS = (
 # One row of LOAD DATA's default format: tab-separated, one line, NULL is \N.
 _TSV_RECORD = "\t".join(["%s"] * len(RECORD_COLUMNS)) + "\n"
 _TSV_CHARGE = "\t".join(["%s"] * len(CHARGE_COLUMNS)) + "\n"
-# The same with the values of a whole batch filled in (ids and times: never escaped).
+# The same with the values of a whole batch filled in (ids and times: never escaped);
+# a charge row is a ``FileCharge`` as it is (kind ``record``, no order).
 _TSV_RECORD_ROW = "%s\t{file_id}\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t{now}\n"
-_TSV_CHARGE_ROW = "\t".join(["%s"] * 11 + ["%d", "%s", "{now}", "{run_id}"]) + "\n"
+_TSV_CHARGE_ROW = "\t".join(["record", "%s", ""] + ["%s"] * 8 + ["%d", "%s", "{now}",
+                                                                "{run_id}"]) + "\n"
 _NULL = "\\N"
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
                               "\0": "\\0"})
@@ -59,6 +62,26 @@ class FileRecord(NamedTuple):
     quantity: int
     duration: int | None
     attributes: str  # JSON object of the further columns
+
+
+class FileCharge(NamedTuple):
+    """The charge of a file record as stored: kind ``record``, no order, values as text.
+
+    ``day`` is ISO text, ``units`` and ``unit_price`` DECIMAL(20, 6) text
+    (``decimal_text``), ``explanation`` the stored JSON (sorted keys, compact).
+    """
+
+    source_key: str
+    payer_id: str
+    product_code: str
+    day: str
+    rule_set: str
+    rule_set_version: str
+    rule_id: str
+    units: str
+    unit_price: str
+    amount_fen: int
+    explanation: str
 
 
 def compact_json(sort_keys: bool = False) -> Callable[[Mapping[str, str]], str]:
@@ -97,20 +120,21 @@ def record_rows(records: Sequence[FileRecord], file_id: int, now: str) -> list[t
     ]
 
 
-def charge_rows(charges: Sequence[Charge], now: str, run_id: str) -> list[tuple[Any, ...]]:
+def file_charge(charge: Charge) -> FileCharge:
+    """A file record's charge as stored; ValueError if it is not one (kind, order)."""
+    if charge.kind is not ChargeKind.RECORD or charge.order_id:
+        raise ValueError(f"not the charge of a file record: {charge.kind} {charge.order_id!r}")
+    return FileCharge(
+        charge.source_key, charge.payer_id, charge.product_code, day_text(charge.day),
+        charge.rule_set, charge.rule_set_version, charge.rule_id, decimal_text(charge.units),
+        decimal_text(charge.unit_price), charge.amount_fen, _explanation(charge.explanation),
+    )
+
+
+def charge_rows(charges: Sequence[FileCharge], now: str, run_id: str
+                ) -> list[tuple[Any, ...]]:
     """``charge`` value tuples (``CHARGE_COLUMNS``) of charges; ``now`` as ``text_time``."""
-    days, decimal = _days, decimal_text
-    rows = []
-    for c in charges:
-        day = days.get(c.day)
-        if day is None:
-            day = _day_text(c.day)
-        rows.append((
-            c.kind.value, c.source_key, c.order_id, c.payer_id, c.product_code, day,
-            c.rule_set, c.rule_set_version, c.rule_id, decimal(c.units), decimal(c.unit_price),
-            c.amount_fen, _explanation(c.explanation), now, run_id,
-        ))
-    return rows
+    return [("record", c[0], "", *c[1:], now, run_id) for c in charges]
 
 
 def record_tsv(records: Sequence[FileRecord], file_id: int, now: str) -> str:
@@ -133,19 +157,10 @@ def record_tsv(records: Sequence[FileRecord], file_id: int, now: str) -> str:
     return _tsv(_TSV_RECORD, len(RECORD_COLUMNS), record_rows(records, file_id, now))
 
 
-def charge_tsv(charges: Sequence[Charge], now: str, run_id: str) -> str:
+def charge_tsv(charges: Sequence[FileCharge], now: str, run_id: str) -> str:
     """``charge`` rows of charges as LOAD DATA text (as ``record_tsv`` does it)."""
     template = _TSV_CHARGE_ROW.replace("{now}", now).replace("{run_id}", run_id)
-    days, decimal, explain, record = _days, decimal_text, _explanation, ChargeKind.RECORD
-    text = "".join([
-        template % (
-            "record" if c.kind is record else c.kind.value, c.source_key, c.order_id,
-            c.payer_id, c.product_code, days.get(c.day) or _day_text(c.day), c.rule_set,
-            c.rule_set_version, c.rule_id, decimal(c.units), decimal(c.unit_price),
-            c.amount_fen, explain(c.explanation),
-        )
-        for c in charges
-    ])
+    text = "".join([template % c for c in charges])
     if _plain(text, len(CHARGE_COLUMNS), len(charges), 0):
         return text
     return _tsv(_TSV_CHARGE, len(CHARGE_COLUMNS), charge_rows(charges, now, run_id))
@@ -165,10 +180,13 @@ def decimal_text(value: Decimal) -> str:
     return text
 
 
-def _day_text(day: date) -> str:
-    text = day.isoformat()
-    if len(_days) < _CACHE_MAX:
-        _days[day] = text
+def day_text(day: date) -> str:
+    """A business day as the stored DATE text (memoised: a file spans few days)."""
+    text = _days.get(day)
+    if text is None:
+        text = day.isoformat()
+        if len(_days) < _CACHE_MAX:
+            _days[day] = text
     return text
 
 

@@ -48,6 +48,7 @@ from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.filerows import (
     CHARGE_COLUMNS,
     RECORD_COLUMNS,
+    FileCharge,
     FileRecord,
     charge_rows,
     charge_tsv,
@@ -58,7 +59,7 @@ from billingcenter.ledger.filerows import (
 from billingcenter.ledger.schema import ERROR_KEY_MAX, error_record
 from billingcenter.ledger.schema_files import FILE_NAME_MAX, file_record, usage_file
 from billingcenter.ledger.schema_rating import charge
-from billingcenter.rating.model import Charge, ChargeKind
+from billingcenter.rating.model import ChargeKind
 
 T = TypeVar("T")
 
@@ -93,7 +94,7 @@ class Batch:
     """
 
     records: Sequence[FileRecord] = ()
-    charges: Sequence[Charge] = ()
+    charges: Sequence[FileCharge] = ()
     rejections: Sequence[Rejection] = ()
     closes: dict[int, str] = attrs.field(factory=dict)
     read: int = 0
@@ -213,7 +214,7 @@ class FileStore:
             self._bulk_load = self._mysql and self._read(_local_infile_on)
         return self._bulk_load
 
-    def _render(self, file_id: int, pairs: list[tuple[FileRecord, Charge]], now: datetime
+    def _render(self, file_id: int, pairs: list[tuple[FileRecord, FileCharge]], now: datetime
                 ) -> Rows:
         """Rows of (record, charge) pairs, sorted by key so that concurrent loaders lock
         unique-index entries in one order."""

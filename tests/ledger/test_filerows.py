@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 
 from billingcenter.ledger.filerows import (
+    FileCharge,
     FileRecord,
     charge_rows,
     charge_tsv,
     decimal_text,
+    file_charge,
     record_rows,
     record_tsv,
 )
@@ -51,11 +53,29 @@ class TestRecordTsv:
                        '{"a":"b"}', NOW)
 
 
+class TestFileCharge:
+    def test_a_charge_as_stored(self):
+        """Day and DECIMAL as text, the explanation as sorted compact JSON."""
+        charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
+                        "moc", Decimal(2), Decimal("0.055"), 11, {"units": "2", "mode": "é"})
+        assert file_charge(charge) == FileCharge("r1", "CT", "", "2026-11-02", "s", "1", "moc",
+                                                 "2", "0.055", 11, '{"mode":"é","units":"2"}')
+
+    @pytest.mark.parametrize("kind,order", [(ChargeKind.USAGE, ""), (ChargeKind.RECORD, "o1")])
+    def test_only_the_charge_of_a_file_record(self, kind, order):
+        """Kind record and no order, or refused."""
+        charge = Charge(kind, "r1", order, "CT", "", date(2026, 11, 2), "s", "1", "moc",
+                        Decimal(2), Decimal("0.055"), 11, {})
+        with pytest.raises(ValueError, match="not the charge of a file record"):
+            file_charge(charge)
+
+
 class TestChargeTsv:
     def test_a_charge_as_stored(self):
         """Kind, day, DECIMAL text and the explanation as sorted compact JSON."""
-        charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
-                        "moc", Decimal(2), Decimal("0.055"), 11, {"units": "2", "mode": "x"})
+        charge = file_charge(Charge(
+            ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1", "moc",
+            Decimal(2), Decimal("0.055"), 11, {"units": "2", "mode": "x"}))
         assert charge_tsv([charge], NOW, "usage-load-7") == (
             "record\tr1\t\tCT\t\t2026-11-02\ts\t1\tmoc\t2\t0.055\t11\t"
             f'{{"mode":"x","units":"2"}}\t{NOW}\tusage-load-7\n'
@@ -66,8 +86,8 @@ class TestChargeTsv:
 
     def test_a_value_with_a_tab_is_escaped(self):
         """A tab in a charge's rule id is escaped; the other rows are unchanged."""
-        charge = Charge(ChargeKind.RECORD, "r1", "", "CT", "", date(2026, 11, 2), "s", "1",
-                        "a\tb", Decimal(2), Decimal("0.055"), 11, {})
+        charge = FileCharge("r1", "CT", "", "2026-11-02", "s", "1", "a\tb", "2", "0.055", 11,
+                            "{}")
         fields = charge_tsv([charge, charge], NOW, "x").split("\n")[1].split("\t")
         assert fields[8] == "a\\tb" and len(fields) == 15
 
