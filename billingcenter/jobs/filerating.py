@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from billingcenter.jobs.filecheck import NO_RULE, PLAN_COLUMN, Rejected
 from billingcenter.ledger.filerows import FileCharge, day_text, file_charge
 from billingcenter.model import Order
-from billingcenter.rating.days import business_day
+from billingcenter.rating.days import business_day, day_bounds
 from billingcenter.rating.model import (
     ChargeKind,
     RatingError,
@@ -36,6 +36,7 @@ from billingcenter.rating.usage import USAGE_MODES, rate_usage
 # The stand-in order of file records (they belong to no order): activated long ago.
 _NO_ORDER = ""
 _ACTIVATED = datetime(2000, 1, 1, tzinfo=UTC)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 _ORDER_CACHE = 10_000
 _PRICED_CACHE = 50_000
 # Stand-ins for the key and the user: no rule's text encodes to these JSON strings.
@@ -62,6 +63,9 @@ class Rater:
         self._segments: dict[int, RuleSet | None] = {}
         self._orders: dict[tuple[str, str, str, str], Order] = {}
         self._priced: dict[tuple[int, int, str | None], _Priced] = {}
+        # [start, end) in which neither the version in force nor the business day
+        # changes (rows come roughly in time order), that version and day (as text)
+        self._span: tuple[datetime, datetime, RuleSet | None, str] = (_NEVER, _NEVER, None, "")
 
     @property
     def known(self) -> bool:
@@ -82,7 +86,9 @@ class Rater:
         ``attributes`` (the row's further columns and ``duration``) get the rules'
         ``product_code``, ``plan_code`` and ``item_code`` added, as ``rate_usage`` sees them.
         """
-        version = self.version_at(occurred_at)
+        start, end, version, day = self._span
+        if not start <= occurred_at < end:
+            start, end, version, day = self._span_at(occurred_at)
         if version is None:
             raise Rejected(NO_RULE, f"no published version of rule set {self.rule_set} is "
                            f"in force at {occurred_at.isoformat()}")
@@ -107,10 +113,22 @@ class Rater:
                                 quantity, attributes)
         head, middle, tail, found = priced
         return FileCharge(
-            key, payer, product, day_text(business_day(occurred_at, self._tz)), found[4],
-            found[5], found[6], found[7], found[8], found[9],
-            f"{head}{encode_basestring(key)}{middle}{encode_basestring(user)}{tail}",
+            key, payer, product, day, found[4], found[5], found[6], found[7], found[8],
+            found[9], f"{head}{encode_basestring(key)}{middle}{encode_basestring(user)}{tail}",
         )
+
+    def _span_at(self, moment: datetime) -> tuple[datetime, datetime, RuleSet | None, str]:
+        """The span around ``moment`` of one version and one business day (kept)."""
+        bounds = self._bounds
+        segment = bisect.bisect_right(bounds, moment)
+        day = business_day(moment, self._tz)
+        start, end = day_bounds(day, self._tz)
+        if segment:
+            start = max(start, bounds[segment - 1])
+        if segment < len(bounds):
+            end = min(end, bounds[segment])
+        self._span = (start, end, self.version_at(moment), day_text(day))
+        return self._span
 
     def _price(self, version: RuleSet, rule: Rule, occurred_at: datetime, payer: str,
                product: str, item: str, quantity: int, attributes: dict[str, str]

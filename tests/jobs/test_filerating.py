@@ -70,11 +70,12 @@ call_type = ["SMS-MO", "SMS-MT"]
 USERS = ["", "u1", 'a "quoted" \\ user', "用户", "tab\tnl\n\x01", "\u2028"]
 
 
-def expected(rule_set, key, payer, product, item, user, quantity, attributes) -> FileCharge:
+def expected(rule_set, key, payer, product, item, user, quantity, attributes, at=AT
+             ) -> FileCharge:
     """What ``rate_usage`` itself makes of the row, as stored."""
     order = Order("", payer, user, product, attributes.get("plan_code", ""),
                   datetime(2000, 1, 1, tzinfo=UTC))
-    facts = UsageFacts(key, order, item, user, quantity, AT, dict(attributes))
+    facts = UsageFacts(key, order, item, user, quantity, at, dict(attributes))
     return file_charge(rate_usage(facts, TZ, rule_set, ChargeKind.RECORD))
 
 
@@ -115,6 +116,29 @@ class TestRater:
         for n, attributes in enumerate(rows * 2):
             found = rater.rate(f"r{n}", AT, "CU", "", "", f"u{n}", 2, dict(attributes))
             assert found == expected(rule_set, f"r{n}", "CU", "", "", f"u{n}", 2, attributes)
+
+    def test_each_row_has_its_own_version_and_business_day(self):
+        """Rows back and forth over a midnight and a version change within a day."""
+        old = parse_rule_set(RULES.replace(
+            "effective_from = 2026-11-01T00:00:00+08:00",
+            "effective_from = 2026-11-01T00:00:00+08:00\neffective_to = 2026-11-03T12:00:00+08:00"))
+        new = parse_rule_set(RULES.replace('version = "1"', 'version = "2"').replace(
+            "2026-11-01T00:00:00+08:00", "2026-11-03T12:00:00+08:00").replace(
+            '"0.10"', '"0.20"'))
+        book = RuleBook((old, new))
+        rater = Rater(book, "t", TZ)
+        times = ["2026-11-02T15:59:59", "2026-11-02T16:00:00", "2026-11-03T03:59:59.999999",
+                 "2026-11-03T04:00:00", "2026-11-02T15:59:59", "2026-11-03T04:00:00",
+                 "2026-11-03T03:00:00", "2026-11-03T15:59:59", "2026-11-03T16:00:00"]
+        for n, text in enumerate(times):
+            at = datetime.fromisoformat(text + "+00:00")
+            found = rater.rate(f"r{n}", at, "CT", "", "", "", 3, {"call_type": "SMS-MT"})
+            assert found == expected(book.in_force("t", at), f"r{n}", "CT", "", "", "", 3,
+                                     {"call_type": "SMS-MT"}, at)
+        assert [rater.rate("x", datetime.fromisoformat(t + "+00:00"), "", "", "", "", 1,
+                           {"call_type": "SMS-MT"})[3:6] for t in times[:4]] == [
+            ("2026-11-02", "t", "1"), ("2026-11-03", "t", "1"), ("2026-11-03", "t", "1"),
+            ("2026-11-03", "t", "2")]
 
     def test_no_rule_is_rejected_with_the_reason_of_rate_usage(self):
         """The row's own key in the reason, after a priced row and again."""
