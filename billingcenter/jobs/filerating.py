@@ -43,9 +43,9 @@ _PRICED_CACHE = 50_000
 _KEY_MARK, _USER_MARK = "\0key\0", "\0user\0"
 _KEY_JSON, _USER_JSON = encode_basestring(_KEY_MARK), encode_basestring(_USER_MARK)
 
-# The explanation before the key, between key and user, after the user; the charge
-# rated with the stand-ins.
-_Priced = tuple[str, str, str, FileCharge]
+# The explanation before the key, between key and user, after the user; then the
+# charge's rule set, version, rule, units, unit price and amount.
+_Priced = tuple[str, str, str, str, str, str, str, str, int]
 
 
 class Rater:
@@ -111,10 +111,10 @@ class Rater:
         if priced is None:
             return self._charge(version, key, occurred_at, payer, product, item, user,
                                 quantity, attributes)
-        head, middle, tail, found = priced
+        head, middle, tail, rule_set, version_name, rule_id, units, price, amount = priced
         return FileCharge(
-            key, payer, product, day, found[4], found[5], found[6], found[7], found[8],
-            found[9], f"{head}{encode_basestring(key)}{middle}{encode_basestring(user)}{tail}",
+            key, payer, product, day, rule_set, version_name, rule_id, units, price, amount,
+            f"{head}{encode_basestring(key)}{middle}{encode_basestring(user)}{tail}",
         )
 
     def _span_at(self, moment: datetime) -> tuple[datetime, datetime, RuleSet | None, str]:
@@ -146,7 +146,8 @@ class Rater:
         if (found.rule_id != rule.rule_id or not key_cut or not user_cut
                 or _KEY_JSON in tail or _USER_JSON in head + middle + tail):
             return None
-        return head, middle, tail, found
+        return (head, middle, tail, found.rule_set, found.rule_set_version, found.rule_id,
+                found.units, found.unit_price, found.amount_fen)
 
     def _charge(self, version: RuleSet, key: str, occurred_at: datetime, payer: str,
                 product: str, item: str, user: str, quantity: int,
