@@ -64,7 +64,7 @@ from billingcenter.ledger.files import (
     Written,
 )
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000  # rows per transaction: 5,000 beat 2,000 by 1-9 s on the 1M-row bench
 WRITERS = 2  # batches written at once (connections), while the next is built
 HANDOFF_S = 0.0002  # thread switch interval during a load (see _tuned_for_loading)
 GC_THRESHOLD = 100_000  # allocations between collections during a load
