@@ -37,9 +37,10 @@ from billingcenter.commands.usage import (
 )
 from billingcenter.config import Config
 from billingcenter.errors import Unavailable
-from billingcenter.jobs.files import FileFormatError
+from billingcenter.jobs.filecheck import FileFormatError
 from billingcenter.jobs.recycle import RECYCLABLE, Fixes, Recycler, RecycleResult, read_fixes
-from billingcenter.ledger.files import LOAD_METHOD, ErrorStore, FileStore, StoredError
+from billingcenter.ledger.errorstore import ErrorStore, StoredError
+from billingcenter.ledger.files import LOAD_METHOD, FileStore
 from billingcenter.ledger.rules import RuleStore
 from billingcenter.ledger.store import SqlLedger
 

@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError
 
 from billingcenter.config import Config, load_config
 from billingcenter.errors import Unavailable
+from billingcenter.jobs.filecheck import FileFormatError
 from billingcenter.jobs.files import (
     BATCH_SIZE,
     WRITERS,
-    FileFormatError,
     LoadResult,
     Rater,
     load_file,
@@ -94,13 +94,18 @@ def config_of(args: argparse.Namespace) -> Config:
     return attrs.evolve(config, **changes)
 
 
-def with_engine(config: Config, work: Callable[[Engine], T], connections: int = 1) -> T:
-    """Open the configured database (migrating SQLite), run ``work``, close it."""
+def with_engine(config: Config, work: Callable[[Engine], T], connections: int = 1,
+                local_infile: bool = False) -> T:
+    """Open the configured database (migrating SQLite), run ``work``, close it.
+
+    ``local_infile``: MySQL connections may bulk-load with LOAD DATA LOCAL INFILE
+    (``billingcenter.ledger.engine.create_engine``).
+    """
     from billingcenter.tap import database_url, prepare_schema
 
     url = database_url(config)
     prepare_schema(url)
-    engine = create_engine(url, pool_size=connections)
+    engine = create_engine(url, pool_size=connections, local_infile=local_infile)
     try:
         return work(engine)
     finally:
@@ -132,7 +137,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         return EXIT_REJECTED if result.rejected_total or result.failure else 0
 
     try:
-        return with_engine(config, work, args.writers + 1)  # the reader and the writers
+        # the reader and the writers; the configured database is the loader's own
+        return with_engine(config, work, args.writers + 1, local_infile=True)
     except FileFormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -33,18 +33,16 @@ import attrs
 
 from billingcenter.errors import BillingError, Unavailable
 from billingcenter.intake import Limits
-from billingcenter.jobs.files import (
-    BATCH_SIZE,
+from billingcenter.jobs.filecheck import (
     DEFAULT_LIMITS,
-    BatchBuilder,
     FileFormatError,
     Lines,
-    Rater,
     RowChecker,
-    Tally,
     parse_header,
 )
-from billingcenter.ledger.files import DONE, LOAD_METHOD, ErrorStore, FileStore, StoredError
+from billingcenter.jobs.files import BATCH_SIZE, BatchBuilder, Rater, Tally
+from billingcenter.ledger.errorstore import ErrorStore, StoredError
+from billingcenter.ledger.files import DONE, LOAD_METHOD, FileStore
 from billingcenter.ledger.port import Ledger
 from billingcenter.model import Order, StateEvent, StateKind, Usage
 from billingcenter.rating.model import RuleBook

@@ -33,19 +33,24 @@ MYSQL_POOL_RECYCLE_S = 3600
 SQLITE_FILE_NAME = "billingcenter.sqlite3"
 
 
-def create_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+def create_engine(
+    url: str, pool_size: int = DEFAULT_POOL_SIZE, local_infile: bool = False
+) -> Engine:
     """An engine for ``sqlite:///...`` or ``mysql+pymysql://...`` with the fixes applied.
 
     ``pool_size`` is the number of connections kept for concurrent use; size it
     to the thread pool that runs ledger calls (an in-memory SQLite database
-    always has exactly one).
+    always has exactly one).  ``local_infile`` lets MySQL connections send files
+    with ``LOAD DATA LOCAL INFILE`` (the usage-file loader's bulk path).  Only for
+    a trusted server: the protocol lets the server ask for any file the client can
+    read, so the daemon never turns it on.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed, pool_size)
     if backend in ("mysql", "mariadb"):
-        return _mysql_engine(parsed, pool_size)
+        return _mysql_engine(parsed, pool_size, local_infile)
     raise ValueError(f"unsupported database {backend!r}: use sqlite:// or mysql+pymysql://")
 
 
@@ -97,9 +102,10 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
-def _mysql_engine(url: URL, pool_size: int) -> Engine:
+def _mysql_engine(url: URL, pool_size: int, local_infile: bool) -> Engine:
     connect_args: dict[str, Any] = {
         "charset": "utf8mb4",
+        "local_infile": local_infile,
         "connect_timeout": MYSQL_CONNECT_TIMEOUT_S,
         "init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}', time_zone='+00:00'",
     }

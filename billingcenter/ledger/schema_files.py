@@ -2,12 +2,15 @@
 
 ``usage_file`` is one row per run of ``billingcenter usage load`` (the file, the rule
 set, the counts so far, committed with every batch); ``file_record`` holds each
-accepted record once, whatever file or load brought it: ``record_key`` is unique, so
-a record seen before is a duplicate and is never stored (or charged) again.  A
-record's charge is in ``charge`` (kind ``record``, ``source_key`` = ``record_key``).
+accepted record once, whatever file or load brought it.  A record's charge is in
+``charge`` (kind ``record``, ``source_key`` = ``record_key``), written in the same
+transaction; the unique ``charge (kind, source_key)`` is what makes a record seen
+before a duplicate that is never stored (or charged) again, so ``file_record`` needs
+no unique index of its own (migration 0005 dropped it).
 
 ``file_record`` is the hot table: no foreign key to ``usage_file`` (the load id is
-written by the loader that owns the row), and as few indexes as the queries need.
+written by the loader that owns the row), and as few indexes as the queries need:
+``(file_id, line)`` finds the records of a load.
 
 They share ``billingcenter.ledger.schema.metadata``; ``billingcenter.ledger.tables``
 imports every schema module so the metadata is complete.  The index on
@@ -17,7 +20,7 @@ error of a record key without scanning the error store.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from billingcenter.intake import KEY_MAX, TEXT_MAX
 from billingcenter.ledger.coltypes import Key, UtcDateTime, digest_type, row_id
@@ -62,7 +65,6 @@ file_record = Table(
     Column("duration", BigInteger, nullable=True),  # seconds; NULL when the file had none
     Column("attributes", Text, nullable=False),  # the further columns, as a JSON object
     Column("recorded_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("record_key"),
     Index(None, "file_id", "line"),
     **TABLE_OPTIONS,
 )

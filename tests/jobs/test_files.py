@@ -20,11 +20,8 @@ import sqlalchemy as sa
 
 from billingcenter.errors import Unavailable
 from billingcenter.intake import Limits
-from billingcenter.jobs.files import (
-    FileFormatError,
-    Rater,
-    load_file,
-)
+from billingcenter.jobs.filecheck import FileFormatError
+from billingcenter.jobs.files import Rater, load_file
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.files import FileStore
@@ -136,18 +133,33 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def files_mysql_engine():
-    """The migrated MariaDB database of these tests, one engine for the module."""
+def files_mysql_url():
+    """The migrated MariaDB database of these tests, fresh for the module."""
     reset_mysql_database(FILES_MYSQL_URL)
     migrate.upgrade(FILES_MYSQL_URL)
-    engine = create_engine(FILES_MYSQL_URL, pool_size=8)
+    return FILES_MYSQL_URL
+
+
+@pytest.fixture(scope="module")
+def files_mysql_engine(files_mysql_url):
+    """An engine that bulk-loads with LOAD DATA LOCAL INFILE, as ``usage load`` does."""
+    engine = create_engine(files_mysql_url, pool_size=8, local_infile=True)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+@pytest.fixture(scope="module")
+def files_mysql_insert_engine(files_mysql_url):
+    """An engine without LOCAL INFILE: the loader falls back to executemany."""
+    engine = create_engine(files_mysql_url, pool_size=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb),
+                        pytest.param("mariadb-insert", marks=pytest.mark.mariadb)])
 def engine(request, tmp_path):
-    """An empty, migrated database: SQLite or MariaDB."""
+    """An empty, migrated database: SQLite, or MariaDB with or without LOAD DATA."""
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
@@ -155,7 +167,8 @@ def engine(request, tmp_path):
         yield engine
         engine.dispose()
         return
-    engine = request.getfixturevalue("files_mysql_engine")
+    engine = request.getfixturevalue(
+        "files_mysql_engine" if request.param == "mariadb" else "files_mysql_insert_engine")
     with engine.begin() as conn:
         for which in reversed(metadata.sorted_tables):
             conn.execute(which.delete())
@@ -231,6 +244,27 @@ class TestGoodFile:
                                                  f'{odd.replace(chr(34), chr(34) * 2)}"'])
         assert load(engine, path).accepted == 1
         assert json.loads(table(engine, file_record)[0].attributes)["called"] == odd
+
+    def test_text_that_loads_must_escape_is_stored_exactly(self, engine, tmp_path):
+        """Tabs, line breaks, backslashes and a literal \\N survive LOAD DATA's format."""
+        odd = "a\tb\nc\r\\N \\ end"
+        path = write_csv(tmp_path / "odd.csv", [f'k\\N\t1,2026-11-02T00:30:00+08:00,\\N,,61,MOC,CT,'
+                                                 f'"{odd}"'])
+        assert load(engine, path).accepted == 1
+        (record,) = table(engine, file_record)
+        assert (record.record_key, record.payer_id, record.duration) == ("k\\N\t1", "\\N", 61)
+        assert json.loads(record.attributes)["called"] == odd
+        assert list(charges_by_key(engine)) == ["k\\N\t1"]
+
+
+@pytest.mark.mariadb
+class TestBulkLoad:
+    def test_load_data_only_when_the_engine_allows_it(
+        self, files_mysql_engine, files_mysql_insert_engine
+    ):
+        """LOAD DATA LOCAL INFILE is used with ``local_infile=True`` only (else executemany)."""
+        assert FileStore(files_mysql_engine).bulk_load
+        assert not FileStore(files_mysql_insert_engine).bulk_load
 
 
 class TestVersions:
@@ -430,11 +464,11 @@ class CrashingStore(FileStore):
         self.batches = 0
         self.fatal = fatal
 
-    def write_batch(self, file_id, batch, now):
+    def write_prepared(self, prepared):
         self.batches += 1
         if self.batches == self.fatal:
             raise Unavailable("the process died")
-        return super().write_batch(file_id, batch, now)
+        return super().write_prepared(prepared)
 
 
 class TestCrash:

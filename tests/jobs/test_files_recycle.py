@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from billingcenter.intake import Limits
-from billingcenter.jobs.files import FileFormatError
+from billingcenter.jobs.filecheck import FileFormatError
 from billingcenter.jobs.recycle import Recycler, read_fixes
-from billingcenter.ledger.files import ErrorStore, FileStore
+from billingcenter.ledger.errorstore import ErrorStore
+from billingcenter.ledger.files import FileStore
 from billingcenter.ledger.schema import error_record, order_mirror, usage_record
 from billingcenter.ledger.schema_files import file_record, usage_file
 from billingcenter.ledger.store import SqlLedger
@@ -36,7 +37,9 @@ from tests.jobs.test_files import (
 
 # The shared fixtures: SQLite and MariaDB databases of the file loader's tests.
 sqlite_template = base.sqlite_template
+files_mysql_url = base.files_mysql_url
 files_mysql_engine = base.files_mysql_engine
+files_mysql_insert_engine = base.files_mysql_insert_engine
 engine = base.engine
 
 LATER = NOW + timedelta(hours=2)
