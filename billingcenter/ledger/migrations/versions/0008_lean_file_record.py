@@ -4,8 +4,8 @@ Every accepted record has exactly one charge, and ``charge (kind, source_key)`` 
 unique, so that index already stores each record key once; the second unique index
 only doubled the loader's index work.  The loader looks keys up through ``charge``.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-22
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
