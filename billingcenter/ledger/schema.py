@@ -98,6 +98,7 @@ order_state_event = Table(
     Column("recorded_at", UtcDateTime(), nullable=False),
     UniqueConstraint("event_id"),
     Index(None, "order_id", "changed_at"),
+    Index(None, "recorded_at"),  # late events: recorded after their day was rated
     **TABLE_OPTIONS,
 )
 
@@ -134,6 +135,7 @@ account_num_change = Table(
     Column("changed_at", UtcDateTime(), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
     Index(None, "payer_id", "product_code", "changed_at"),
+    Index(None, "recorded_at"),
     **TABLE_OPTIONS,
 )
 
