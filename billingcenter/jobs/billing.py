@@ -148,9 +148,10 @@ def run_bills(
     summary = RunSummary(JOB, bill_date, owner, run_id, size)
     worker = _Worker(engine, bill_date, size, clock)
     if marks.complete:
+        planned_at = clock()
         plan, building = _plan(engine, due, size)
         summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
-                             stale_after, _redo(building), worker.bill, stop)
+                             stale_after, _redo(building, planned_at), worker.bill, stop)
     else:
         summary = attrs.evolve(summary, stopped=True)
     made, ended = worker.made, time.perf_counter()
@@ -178,10 +179,12 @@ def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
     return plan[cut:] + plan[:cut]
 
 
-def _redo(building: set[int]) -> Redo:
-    """A done chunk is finished again when it holds BUILDING bills (opened since)."""
+def _redo(building: set[int], planned_at: datetime) -> Redo:
+    """A done chunk is finished again when it held BUILDING bills (opened since) at
+    ``planned_at`` and was done before: one done since (by another worker) has none."""
     def redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-        return planned.chunk in building
+        done = held.finished_at
+        return planned.chunk in building and done is not None and done < planned_at
 
     return redo
 

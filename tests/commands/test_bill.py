@@ -63,6 +63,7 @@ class TestBillRun:
         """--workers 2 shares the chunks between two threads, each payer billed once."""
         code, out, _ = cli(capsys, "bill", "--date", "2026-12-01", "--workers", "2")
         assert code == 0 and "3 bills" in out
+        assert "2 of 2 chunks billed" in out  # none finished twice
         assert {payer: row.total_fen for (payer, _), row in bills(home).items()} == {
             "acme": 645, "beta": 1234, "free": 0}
 

@@ -198,7 +198,7 @@ class TestRerunsAndLateCharges:
         month(engine, "p-1", "o-1", date(2026, 11, 28), 3, 100)
         run(engine)
         add_charge(engine, "p-2", "o-2", date(2026, 11, 29), 70)
-        again = run(engine, owner="again")
+        again = run(engine, owner="again", clock=Clock(support.RUN_AT + timedelta(hours=1)))
         assert (again.registered, again.bills) == (1, 1)
         assert bills(engine)[("p-2", BILL_DATE)].total_fen == 70
         check_invariants(engine)

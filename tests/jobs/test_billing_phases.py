@@ -89,7 +89,8 @@ class TestBetweenThePhases:
         month(engine, "p-0", "o-0", NOV_28, 3, 100)
         run_bills(engine, BILL_DATE, SETTINGS, "me", Clock())
         month(engine, "late", "o-9", NOV_28, 2, 70)
-        again = run_bills(engine, BILL_DATE, SETTINGS, "other", Clock())
+        later = Clock(support.RUN_AT + timedelta(hours=1))
+        again = run_bills(engine, BILL_DATE, SETTINGS, "other", later)
         assert (again.opened, again.marks.passes, again.bills, again.run.chunks) == (1, 1, 1, 1)
         assert totals(engine) == {"p-0": 300, "late": 140}
         check_invariants(engine)
