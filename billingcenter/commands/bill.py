@@ -8,7 +8,7 @@
   database; a bill is unique per payer and date).  A date is refused until it has
   started in the business time zone (its charges are those of the days before it).
   Charges are marked with their bills in ranges of ``--mark-range`` charge ids
-  (1,000,000), bills finished in chunks of ``--chunk`` payers ([billing] chunk);
+  (500,000), bills finished in chunks of ``--chunk`` payers ([billing] chunk);
   ``--workers`` runs ranges and chunks in that many threads, each with its own
   connection.  A crashed run's work is taken over by the next run after
   ``--stale-after`` seconds (600), at once when it uses the crashed run's ``--owner``
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     bill.add_argument("--chunk", type=int, metavar="N",
                       help="payers per claimed chunk (default [billing] chunk)")
     bill.add_argument("--mark-range", type=int, default=DEFAULT_RANGE, metavar="N",
-                      help="charge ids per range marked in one transaction (1000000)")
+                      help="charge ids per range marked in one transaction (500000)")
     bill.add_argument("--workers", type=int, default=1, metavar="N",
                       help="chunks billed at once, one thread and connection each")
     bill.add_argument("--owner", metavar="NAME",

@@ -40,7 +40,7 @@ from billingcenter.ledger.charges import DONE, ChunkResult, Claim, day_claims, f
 MARK_JOB = "bill-mark"
 # Charge ids per range: a range's sums are one row per (bill, order, product) of it,
 # so the ranges must span days of charges for the sums to be fewer than the charges.
-DEFAULT_RANGE = 1_000_000
+DEFAULT_RANGE = 500_000
 POLL_SECONDS = 0.2
 
 
