@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +55,53 @@ def reset_mysql_database(url: str) -> None:
         unavailable(f"cannot prepare database {name!r} on MariaDB: {exc.orig}")
     finally:
         server.dispose()
+
+
+def migrated_mysql_engine(url: str, pool_size: int) -> Iterator[Any]:
+    """A fresh, migrated MariaDB test database's engine (for a module or session fixture)."""
+    from billingcenter.ledger import migrate
+    from billingcenter.ledger.engine import create_engine
+
+    reset_mysql_database(url)
+    migrate.upgrade(url)
+    engine = create_engine(url, pool_size=pool_size)
+    yield engine
+    engine.dispose()
+
+
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A migrated SQLite file, to be copied for each test."""
+    from billingcenter.ledger import migrate
+
+    path = tmp_path_factory.mktemp(name) / "ledger.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def empty_ledger(request: pytest.FixtureRequest, tmp_path: Path, template: str, mysql: str
+                 ) -> Iterator[Any]:
+    """An empty migrated ledger, ids from 1 (chunks are id ranges): a copy of the SQLite
+    ``template`` fixture's file, or the ``mysql`` fixture's engine with every table emptied,
+    as ``request.param`` says ("sqlite" or "mariadb")."""
+    from billingcenter.ledger.engine import create_engine
+    from billingcenter.ledger.tables import metadata
+
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite3"
+        shutil.copyfile(request.getfixturevalue(template), path)
+        sqlite = create_engine(f"sqlite:///{path}")
+        yield sqlite
+        sqlite.dispose()
+        return
+    mariadb = request.getfixturevalue(mysql)
+    with mariadb.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+        for table in metadata.sorted_tables:
+            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
+    yield mariadb
+
+
+def url_of(engine: Any) -> str:
+    """The URL of ``engine``, password included (for a subprocess)."""
+    return str(engine.url.render_as_string(hide_password=False))

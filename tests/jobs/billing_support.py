@@ -8,7 +8,6 @@ fixture from here.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,8 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from billingcenter.config import BillingSettings
-from billingcenter.ledger import migrate
-from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.schema_billing import (
     bill,
     bill_line,
@@ -30,8 +27,12 @@ from billingcenter.ledger.schema_billing import (
     payer_account,
 )
 from billingcenter.ledger.schema_rating import charge, job_claim
-from billingcenter.ledger.tables import metadata
-from tests.support import mysql_test_url, reset_mysql_database
+from tests.support import (
+    empty_ledger,
+    migrated_mysql_engine,
+    mysql_test_url,
+    sqlite_template,
+)
 
 MYSQL_URL = mysql_test_url("billing_jobs", "BILLINGCENTER_TEST_BILLING_JOBS_MYSQL_URL")
 BILL_DATE = date(2026, 12, 1)
@@ -151,42 +152,17 @@ def check_invariants(engine: Engine) -> None:
 
 @pytest.fixture(scope="module")
 def billing_mysql_engine() -> Iterator[Engine]:
-    """The migrated MariaDB database of these tests, one engine per module."""
-    reset_mysql_database(MYSQL_URL)
-    migrate.upgrade(MYSQL_URL)
-    engine = create_engine(MYSQL_URL, pool_size=8)
-    yield engine
-    engine.dispose()
+    """The migrated MariaDB database of these tests."""
+    yield from migrated_mysql_engine(MYSQL_URL, pool_size=8)
 
 
 @pytest.fixture(scope="module")
 def billing_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test."""
-    path = tmp_path_factory.mktemp("billing-template") / "ledger.sqlite3"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
+    return sqlite_template(tmp_path_factory, "billing-template")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty migrated ledger on SQLite or MariaDB."""
-    if request.param == "sqlite":
-        path = tmp_path / "ledger.sqlite3"
-        shutil.copyfile(request.getfixturevalue("billing_sqlite_template"), path)
-        found = create_engine(f"sqlite:///{path}")
-        yield found
-        found.dispose()
-        return
-    found = request.getfixturevalue("billing_mysql_engine")
-    with found.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    with found.begin() as conn:  # ids from 1 again: chunks are id ranges
-        for table in metadata.sorted_tables:
-            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
-    yield found
-
-
-def url_of(engine: Engine) -> str:
-    """The URL of ``engine``, password included (for a subprocess)."""
-    return engine.url.render_as_string(hide_password=False)
+    """An empty migrated ledger on SQLite or MariaDB, ids from 1."""
+    yield from empty_ledger(request, tmp_path, "billing_sqlite_template", "billing_mysql_engine")

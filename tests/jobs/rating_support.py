@@ -8,7 +8,6 @@ migrated once per module, emptied before each test).  Test modules import the
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,15 +19,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from billingcenter.ledger import migrate
-from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.ledger.store import SqlLedger
-from billingcenter.ledger.tables import metadata
 from billingcenter.model import AccountNumChange, Order, Product, StateEvent, StateKind, Usage
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
-from tests.support import mysql_test_url, reset_mysql_database
+from tests.support import (
+    empty_ledger,
+    migrated_mysql_engine,
+    mysql_test_url,
+    sqlite_template,
+)
 
 MYSQL_URL = mysql_test_url("rating_jobs", "BILLINGCENTER_TEST_RATING_JOBS_MYSQL_URL")
 TZ = ZoneInfo("Asia/Shanghai")
@@ -217,42 +218,17 @@ def claims(engine: Engine) -> list[tuple[str, int, str, str]]:
 
 @pytest.fixture(scope="module")
 def rating_mysql_engine() -> Iterator[Engine]:
-    """The migrated MariaDB database of these tests, one engine per module."""
-    reset_mysql_database(MYSQL_URL)
-    migrate.upgrade(MYSQL_URL)
-    engine = create_engine(MYSQL_URL, pool_size=8)
-    yield engine
-    engine.dispose()
+    """The migrated MariaDB database of these tests."""
+    yield from migrated_mysql_engine(MYSQL_URL, pool_size=8)
 
 
 @pytest.fixture(scope="module")
 def rating_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test."""
-    path = tmp_path_factory.mktemp("rating-template") / "ledger.sqlite3"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
+    return sqlite_template(tmp_path_factory, "rating-template")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty migrated ledger on SQLite or MariaDB."""
-    if request.param == "sqlite":
-        path = tmp_path / "ledger.sqlite3"
-        shutil.copyfile(request.getfixturevalue("rating_sqlite_template"), path)
-        found = create_engine(f"sqlite:///{path}")
-        yield found
-        found.dispose()
-        return
-    found = request.getfixturevalue("rating_mysql_engine")
-    with found.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    with found.begin() as conn:  # ids from 1 again: chunks are id ranges
-        for table in metadata.sorted_tables:
-            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
-    yield found
-
-
-def url_of(engine: Engine) -> str:
-    """The URL of ``engine``, password included (for a subprocess)."""
-    return engine.url.render_as_string(hide_password=False)
+    """An empty migrated ledger on SQLite or MariaDB, ids from 1."""
+    yield from empty_ledger(request, tmp_path, "rating_sqlite_template", "rating_mysql_engine")

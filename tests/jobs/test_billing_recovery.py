@@ -32,8 +32,8 @@ from tests.jobs.billing_support import (
     check_invariants,
     claims,
     month,
-    url_of,
 )
+from tests.support import url_of
 
 billing_sqlite_template = support.billing_sqlite_template
 billing_mysql_engine = support.billing_mysql_engine

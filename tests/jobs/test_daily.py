@@ -30,8 +30,8 @@ from tests.jobs.rating_support import (
     charges,
     claims,
     rows,
-    url_of,
 )
+from tests.support import url_of
 
 KEY = f"/{DAY.isoformat()}"
 

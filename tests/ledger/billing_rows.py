@@ -14,7 +14,6 @@ per session and emptied, ids back to 1, before each test.  Test modules import t
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -25,8 +24,6 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from billingcenter.ledger import migrate
-from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.schema_billing import (
     ARREARS,
     EMPTY,
@@ -43,8 +40,12 @@ from billingcenter.ledger.schema_billing import (
     payment,
 )
 from billingcenter.ledger.schema_rating import charge
-from billingcenter.ledger.tables import metadata
-from tests.support import mysql_test_url, reset_mysql_database
+from tests.support import (
+    empty_ledger,
+    migrated_mysql_engine,
+    mysql_test_url,
+    sqlite_template,
+)
 
 MYSQL_URL = mysql_test_url("report", "BILLINGCENTER_TEST_REPORT_MYSQL_URL")
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -52,39 +53,20 @@ AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def report_mysql_engine() -> Iterator[Engine]:
-    """The migrated MariaDB database of these tests (its own)."""
-    reset_mysql_database(MYSQL_URL)
-    migrate.upgrade(MYSQL_URL)
-    engine = create_engine(MYSQL_URL, pool_size=4)
-    yield engine
-    engine.dispose()
+    """The migrated MariaDB database of these tests."""
+    yield from migrated_mysql_engine(MYSQL_URL, pool_size=4)
 
 
 @pytest.fixture(scope="session")
 def report_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test."""
-    path = tmp_path_factory.mktemp("report") / "ledger.sqlite3"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
+    return sqlite_template(tmp_path_factory, "report")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty migrated ledger on SQLite or MariaDB, ids from 1."""
-    if request.param == "sqlite":
-        path = tmp_path / "ledger.sqlite3"
-        shutil.copyfile(request.getfixturevalue("report_sqlite_template"), path)
-        sqlite = create_engine(f"sqlite:///{path}")
-        yield sqlite
-        sqlite.dispose()
-        return
-    mariadb: Engine = request.getfixturevalue("report_mysql_engine")
-    with mariadb.begin() as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-        for table in metadata.sorted_tables:
-            conn.exec_driver_sql(f"ALTER TABLE `{table.name}` AUTO_INCREMENT = 1")
-    yield mariadb
+    yield from empty_ledger(request, tmp_path, "report_sqlite_template", "report_mysql_engine")
 
 
 def day(text: str) -> date:
