@@ -1,14 +1,16 @@
 """``billingcenter bill``: bill runs by hand, and reading bills.
 
-* ``bill --date YYYY-MM-DD [--chunk N] [--mark-range N] [--workers N]``: the bill run
+* ``bill --date YYYY-MM-DD [--chunk N] [--sum-range N] [--workers N]``: the bill run
   of a billing date (``billingcenter.jobs.billing``): every POSTPAID payer whose billing
   day (its own, else ``[billing] day``) is the date's day gets one bill of its unbilled
   charges of the business days before the date.  Prints what the run did.  Safe to run
   again, after a crash, or in several processes at once (work is claimed through the
   database; a bill is unique per payer and date).  A date is refused until it has
   started in the business time zone (its charges are those of the days before it).
-  Charges are marked with their bills in ranges of ``--mark-range`` charge ids
-  (500,000), bills finished in chunks of ``--chunk`` payers ([billing] chunk);
+  A date whose run is done is never billed again (charges rated since wait for the
+  next bills); while another date's run is unfinished the run is refused (exit 4: bill
+  that date again to finish it).  Charges are summed in ranges of ``--sum-range``
+  charge ids (1,000,000), bills written in chunks of ``--chunk`` payers ([billing] chunk);
   ``--workers`` runs ranges and chunks in that many threads, each with its own
   connection.  A crashed run's work is taken over by the next run after
   ``--stale-after`` seconds (600), at once when it uses the crashed run's ``--owner``
@@ -18,7 +20,8 @@
   ``--charges`` lists under each line the charges it is made of, each with its rule
   set, version, rule, units and unit price.
 
-Exit codes: 0 done, 1 no such bill, 2 bad usage, 3 the database is unreachable.
+Exit codes: 0 done, 1 no such bill, 2 bad usage, 3 the database is unreachable,
+4 another date's bill run is unfinished.
 """
 
 from __future__ import annotations
@@ -38,14 +41,14 @@ from billingcenter.commands.rate import day_of, default_owner
 from billingcenter.commands.usage import add_database_options, config_of, with_engine
 from billingcenter.config import Config
 from billingcenter.errors import Unavailable
-from billingcenter.jobs.bill_marks import DEFAULT_RANGE
-from billingcenter.jobs.billing import BillRunSummary, describe, merge, run_bills
+from billingcenter.jobs.bill_sums import DEFAULT_RANGE
+from billingcenter.jobs.billing import BillRunBusy, BillRunSummary, describe, merge, run_bills
 from billingcenter.ledger import bill_views
 from billingcenter.ledger.bill_views import Bill, BillLine
 from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema_billing import ARREARS, EMPTY, OWED, SETTLED
 
-EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BUSY = 1, 2, 3, 4
 MAX_WORKERS = 32
 T = TypeVar("T")
 
@@ -64,8 +67,8 @@ def register(subparsers: Any) -> None:
                       help="the billing date to run (charges of the days before it)")
     bill.add_argument("--chunk", type=int, metavar="N",
                       help="payers per claimed chunk (default [billing] chunk)")
-    bill.add_argument("--mark-range", type=int, default=DEFAULT_RANGE, metavar="N",
-                      help="charge ids per range marked in one transaction (500000)")
+    bill.add_argument("--sum-range", type=int, default=DEFAULT_RANGE, metavar="N",
+                      help="charge ids per range summed in one transaction (1000000)")
     bill.add_argument("--workers", type=int, default=1, metavar="N",
                       help="chunks billed at once, one thread and connection each")
     bill.add_argument("--owner", metavar="NAME",
@@ -104,8 +107,8 @@ def _refusal(args: argparse.Namespace, config: Config, tz: ZoneInfo) -> str | No
         return "give --date YYYY-MM-DD (or an action: list, show)"
     if args.chunk is not None and args.chunk < 1:
         return "--chunk must be positive"
-    if args.mark_range < 1:
-        return "--mark-range must be positive"
+    if args.sum_range < 1:
+        return "--sum-range must be positive"
     if not 1 <= args.workers <= MAX_WORKERS:
         return f"--workers must be 1..{MAX_WORKERS}"
     if args.stale_after < 0:
@@ -128,8 +131,12 @@ def cmd_bill(args: argparse.Namespace) -> int:
     owner = args.owner or default_owner()
 
     def work(engine: Engine) -> int:
-        summary = run_workers(engine, args.date, config, owner, args.workers, args.chunk,
-                              timedelta(seconds=args.stale_after), args.mark_range)
+        try:
+            summary = run_workers(engine, args.date, config, owner, args.workers, args.chunk,
+                                  timedelta(seconds=args.stale_after), args.sum_range)
+        except BillRunBusy as busy:
+            print(f"error: {busy}", file=sys.stderr)
+            return EXIT_BUSY
         print(describe(summary))
         return 0
 
@@ -138,13 +145,13 @@ def cmd_bill(args: argparse.Namespace) -> int:
 
 def run_workers(
     engine: Engine, bill_date: date, config: Config, owner: str, workers: int,
-    chunk: int | None, stale_after: timedelta, mark_range: int = DEFAULT_RANGE,
+    chunk: int | None, stale_after: timedelta, sum_range: int = DEFAULT_RANGE,
 ) -> BillRunSummary:
     """The run in ``workers`` threads (owners ``OWNER/1``..), their summaries merged."""
     def one(index: int) -> BillRunSummary:
         name = owner if workers == 1 else f"{owner}/{index + 1}"
         return run_bills(engine, bill_date, config.billing, name, _now, chunk=chunk,
-                         mark_range=mark_range, stale_after=stale_after,
+                         sum_range=sum_range, stale_after=stale_after,
                          start_at=index / workers)
 
     if workers == 1:

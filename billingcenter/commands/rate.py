@@ -170,7 +170,7 @@ def _differences(engine: Engine, days: list[date], tz: ZoneInfo, chunk: int) -> 
     for day in days:
         for found in day_differences(engine, book, day, tz, chunk):
             now = "nothing" if found.current_fen is None else f"{found.current_fen} fen"
-            bill = f"bill {found.bill_id}" if found.bill_id else "not billed"
+            bill = "billed" if found.billed else "not billed"
             print(f"{found.source_key} payer {found.payer_id}: charged {found.stored_fen} fen, "
                   f"the current history {now} ({bill})")
             count, over, under = count + 1, over + found.over_fen, under + found.under_fen

@@ -34,7 +34,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from billingcenter.ledger import transact
+from billingcenter.ledger import coverage, transact
 from billingcenter.ledger.payments import AccountStore
 from billingcenter.ledger.schema_billing import (
     ARREARS,
@@ -92,7 +92,7 @@ def candidates(conn: Connection, store: AccountStore, now: datetime) -> list[str
     prepaid = select(p.payer_id).where(p.kind == PREPAID)
     low = prepaid.where(p.service_state == OPEN, p.balance_fen <= p.threshold_fen)
     unpaid = prepaid.where(select(charge.c.id).where(and_(
-        charge.c.payer_id == p.payer_id, charge.c.entry_id == 0, charge.c.bill_id == 0,
+        charge.c.payer_id == p.payer_id, coverage.waiting(),
     )).exists())
     found: set[str] = set()
     for query in (due, stopped, low, unpaid):

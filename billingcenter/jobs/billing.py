@@ -1,35 +1,36 @@
 """The bill run of a bill date: every due payer's unbilled charges on one bill.
 
 ``run_bills`` bills date X (a business date in the business time zone; the charges
-billed are those of the business days before X) in phases, each resumable:
+billed are those of the business days before X) in phases, each resumable
+(``billingcenter.ledger.bills`` has the SQL, ``billingcenter.ledger.coverage`` the rule
+that says which bill holds a charge):
 
-1. **register**: the payers that have charges before X and no ``payer_account`` row
-   yet get one (one statement, its own transaction; ``billingcenter.ledger.bills``);
-2. **open**: a bill with status ``BUILDING`` for every POSTPAID payer due on X (its
-   billing day, else ``[billing] day``, is X's day of the month) that has unbilled
-   charges and no bill for X (one statement, its own transaction);
-3. **mark** (``billingcenter.jobs.bill_marks``, job ``bill-mark``): ranges of
-   ``charge.id``, claimed through ``job_claim``; in one transaction per range, its
-   charges are marked with their payers' BUILDING bills and summed per (bill, order,
-   product) into ``bill_part``.  Walking ``charge`` in id order reads and writes each
-   page once, however the charges of a payer are spread over the table;
-4. **finish** (job ``bill``), once every range is marked: chunks of ``payer_account``
-   ids holding due payers, claimed like the ranges; in one transaction per chunk, its
-   BUILDING bills get their lines (the sums of their parts), totals, status OWED (with
-   the ``chargeAccount`` outbox message) or EMPTY, and the chunk's claim is marked
-   done; a bill that got no charge is deleted.
+1. **begin**: the ``bill_run`` row of X with its charge id bound, read under the fence
+   (``billingcenter.ledger.fence``); a rerun of X takes the same row.  While another
+   date's run is RUNNING, X fails with ``BillRunBusy`` (that date must finish first);
+2. **register and plan**: payer rows for new payers, then the run's start (the lowest
+   charge id a due payer may still have unbilled) and carry;
+3. **sum** (``billingcenter.jobs.bill_sums``, job ``bill-sum``): ranges of charge ids
+   from the start to the bound, claimed through ``job_claim``, each summed per (payer,
+   order, product) into ``bill_part`` in one transaction.  Walking ``charge`` in id
+   order reads each page once, however a payer's charges are spread over the table;
+   nothing is written to ``charge``;
+4. **finish** (job ``bill``), once every range is summed: chunks of ``payer_account``
+   ids holding due payers, claimed like the ranges; in one transaction per chunk, the
+   due payers' bills with their lines, totals, status OWED (with the ``chargeAccount``
+   outbox message) or EMPTY, their payer rows' bounds, and the chunk's claim;
+5. **close**: when every chunk is done, the run is DONE.
 
-If another process still marks a range, the run waits for it (a dead owner's range
-is taken over after ``stale_after``); when asked to stop, or when the wait runs out,
-it ends without finishing anything, and a rerun does the rest.
+If another process still sums a range, the run waits for it (a dead owner's range is
+taken over after ``stale_after``); when asked to stop, or when the wait runs out, it
+ends without finishing anything, and a rerun does the rest.
 
-Idempotent: a payer has at most one bill per date (unique (payer_id, bill_date)), a
-charge is marked by one bill only (``bill_id = 0`` is part of the marking UPDATE), and
-each phase's work is committed with its claim, so a rerun, a crash at any point, or
-two processes at once never bill anything twice.  A rerun opens bills for payers
-registered since; the ranges are then passed again for those bills only, and the
-chunks holding BUILDING bills are finished again.  Charges rated after a payer's bill
-was finished (late usage, a late day) wait for its next bill.
+Idempotent: a payer has at most one bill per date (unique (payer_id, bill_date)), the
+bill holds exactly the payer's charges its rule names, and each phase's work is
+committed with its claim, so a rerun, a crash at any point, or two processes at once
+never bill anything twice.  Charges rated after the run began (late usage, a late day)
+wait for the payer's next bill; so do the charges of a payer whose row appeared after
+the run was planned.
 """
 
 from __future__ import annotations
@@ -42,17 +43,16 @@ from typing import Protocol, TypeVar
 
 import attrs
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from billingcenter.jobs.bill_marks import DEFAULT_RANGE, MarkSummary, mark_charges
+from billingcenter.jobs.bill_sums import DEFAULT_RANGE, SumSummary, sum_charges
 from billingcenter.jobs.claims import (
     DEFAULT_STALE_AFTER,
     RETRYABLE_MYSQL_ERRORS,
     ClaimLost,
     Clock,
     PlannedChunk,
-    Redo,
     RunSummary,
     chunk_number,
     day_chunk_size,
@@ -61,16 +61,28 @@ from billingcenter.jobs.claims import (
     retrying,
     run_chunks,
 )
-from billingcenter.ledger import bills
-from billingcenter.ledger.bills import ChunkBills, DueRule
-from billingcenter.ledger.charges import ChunkResult, Claim, finish_claim
+from billingcenter.ledger import bills, fence
+from billingcenter.ledger.bills import BillRun, ChunkBills, DueRule
+from billingcenter.ledger.charges import DONE, ChunkResult, Claim, day_claims, finish_claim
 from billingcenter.ledger.coltypes import is_mysql
-from billingcenter.ledger.schema_billing import BUILDING, bill, payer_account
+from billingcenter.ledger.schema_billing import DONE as RUN_DONE
+from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.ledger.transact import error_code
 
 JOB = "bill"
 DEADLOCK_ROUNDS = 4  # of ``retrying`` (3 attempts each)
 T = TypeVar("T")
+
+
+class BillRunBusy(Exception):
+    """Another date's bill run is unfinished: it must end before this one begins."""
+
+    def __init__(self, bill_date: date, other: date) -> None:
+        super().__init__(
+            f"the bill run of {other} is not finished: bill {other} again to finish it "
+            f"before billing {bill_date}")
+        self.bill_date = bill_date
+        self.other = other
 
 
 class BillingRules(Protocol):
@@ -95,9 +107,10 @@ class BillRunSummary:
     owed: int = 0
     empty: int = 0
     messages: int = 0  # chargeAccount messages queued
-    opened: int = 0  # BUILDING bills this run opened
-    marks: MarkSummary = MarkSummary()
-    phases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # seconds: register, open, mark, finish
+    sums: SumSummary = SumSummary()
+    phases: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)  # seconds: begin, plan, sum, finish
+    done_before: bool = False  # the date's run was DONE already: nothing to do
+    closed: bool = False  # this process marked the run DONE
 
     @property
     def bill_date(self) -> date:
@@ -118,7 +131,7 @@ def run_bills(
     clock: Clock,
     *,
     chunk: int | None = None,
-    mark_range: int = DEFAULT_RANGE,
+    sum_range: int = DEFAULT_RANGE,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     run_id: str | None = None,
     stop: Callable[[], bool] = never,
@@ -127,51 +140,88 @@ def run_bills(
     """Bill ``bill_date`` for every due payer; what this process did.
 
     Bills are finished in chunks of ``chunk`` (default ``settings.chunk``) payer rows,
-    charges marked in ranges of ``mark_range`` charge ids.  ``owner`` names this
+    charges summed in ranges of ``sum_range`` charge ids.  ``owner`` names this
     process among those sharing the run (unique among processes running at once; the
     same name after a crash takes its chunks back at once, another one after
     ``stale_after``); ``clock`` gives the time; ``stop`` is asked before each chunk
     and range.  ``start_at`` (0..1) rotates the plans so that workers started
-    together begin in different places.
+    together begin in different places.  Raises ``BillRunBusy`` while another date's
+    run is unfinished.
     """
     began = time.perf_counter()
+    if is_mysql(engine.dialect):
+        # As the ledger's own engines are (``billingcenter.ledger.engine``), whoever made
+        # this one: under REPEATABLE READ the sums' INSERT ... SELECT would lock every
+        # charge it reads and the gap above the last one, where rating inserts.  The bills
+        # rest on the payer rows' FOR UPDATE locks and on the fence, not on isolation.
+        engine = engine.execution_options(isolation_level="READ COMMITTED")
     run_id = run_id or new_run_id()
     due = DueRule(bill_date, settings.day)
-    registered = retrying(lambda: _register(engine, bill_date, clock))
-    registered_at = time.perf_counter()
-    opened = retrying(lambda: _open(engine, due, clock, run_id))
-    opened_at = time.perf_counter()
-    marks = mark_charges(engine, bill_date, owner, run_id, clock, size=mark_range,
-                         stale_after=stale_after, stop=stop, start_at=start_at)
-    marked_at = time.perf_counter()
     size = day_chunk_size(engine, JOB, bill_date, chunk or settings.chunk)
     summary = RunSummary(JOB, bill_date, owner, run_id, size)
-    worker = _Worker(engine, bill_date, size, clock)
-    if marks.complete:
-        planned_at = clock()
-        plan, building = _plan(engine, due, size)
+    run = _begin(engine, bill_date, run_id, clock)
+    begun_at = time.perf_counter()
+    if run.status == RUN_DONE:
+        return BillRunSummary(run=attrs.evolve(summary, seconds=begun_at - began),
+                              done_before=True)
+    registered = 0
+    if not run.planned:
+        begun = run
+        registered = retrying(lambda: _register(engine, begun, clock))
+        run = retrying(lambda: _plan_run(engine, begun, due))
+    planned_at = time.perf_counter()
+    sums = sum_charges(engine, run, owner, run_id, clock, size=sum_range,
+                       stale_after=stale_after, stop=stop, start_at=start_at)
+    summed_at = time.perf_counter()
+    worker = _Worker(engine, run, due, size, clock)
+    closed = False
+    if sums.complete:
+        plan = _plan(engine, due, run, size)
         summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
-                             stale_after, _redo(building, planned_at), worker.bill, stop)
+                             stale_after, _never_redo, worker.bill, stop)
+        closed = not summary.stopped and _close_if_done(engine, run, plan, clock)
     else:
         summary = attrs.evolve(summary, stopped=True)
     made, ended = worker.made, time.perf_counter()
     return BillRunSummary(
         run=attrs.evolve(summary, seconds=ended - began),
         registered=registered, bills=made.bills, owed=made.owed, empty=made.empty,
-        messages=made.messages, opened=opened, marks=marks,
-        phases=(registered_at - began, opened_at - registered_at, marked_at - opened_at,
-                ended - marked_at),
+        messages=made.messages, sums=sums, closed=closed,
+        phases=(begun_at - began, planned_at - begun_at, summed_at - planned_at,
+                ended - summed_at),
     )
 
 
-def _register(engine: Engine, bill_date: date, clock: Clock) -> int:
-    with engine.begin() as conn:
-        return bills.register_payers(conn, bill_date, clock())
+def _begin(engine: Engine, bill_date: date, run_id: str, clock: Clock) -> BillRun:
+    """The run row of the date, begun now (under the fence) if there is none yet."""
+    while True:
+        with engine.connect() as conn:
+            found = bills.find_run(conn, bill_date)
+            other = bills.running_other(conn, bill_date) if found is None else None
+        if found is not None:
+            return found
+        if other is not None:
+            raise BillRunBusy(bill_date, other)
+
+        def begin(conn: Connection, upto: int) -> None:
+            if bills.find_run(conn, bill_date) is None and (
+                    bills.running_other(conn, bill_date) is None):
+                bills.insert_run(conn, bill_date, upto, run_id, clock())
+
+        retrying(lambda: fence.within(engine, begin))
 
 
-def _open(engine: Engine, due: DueRule, clock: Clock, run_id: str) -> int:
+def _register(engine: Engine, run: BillRun, clock: Clock) -> int:
     with engine.begin() as conn:
-        return bills.open_bills(conn, due, clock(), run_id)
+        return bills.register_payers(conn, run, clock())
+
+
+def _plan_run(engine: Engine, run: BillRun, due: DueRule) -> BillRun:
+    with engine.begin() as conn:
+        found = bills.find_run(conn, run.bill_date)
+        if found is not None and found.planned:  # another process planned it first
+            return found
+        return bills.plan_run(conn, run, due)
 
 
 def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
@@ -179,55 +229,63 @@ def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
     return plan[cut:] + plan[:cut]
 
 
-def _redo(building: set[int], planned_at: datetime) -> Redo:
-    """A done chunk is finished again when it held BUILDING bills (opened since) at
-    ``planned_at`` and was done before: one done since (by another worker) has none."""
-    def redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-        done = held.finished_at
-        return planned.chunk in building and done is not None and done < planned_at
-
-    return redo
+def _never_redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
+    return False
 
 
-def _plan(engine: Engine, due: DueRule, size: int) -> tuple[list[PlannedChunk], set[int]]:
-    """The chunks holding payers due on the date, with their highest ids; and the
-    chunks holding BUILDING bills of the date."""
-    p, b = payer_account.c, bill.c
+def _plan(engine: Engine, due: DueRule, run: BillRun, size: int) -> list[PlannedChunk]:
+    """The chunks holding payers the run bills, with their highest ids."""
+    p = payer_account.c
     with engine.connect() as conn:
         number = chunk_number(p.id, size, is_mysql(conn.dialect))
         query = (
             select(number, func.count(), func.max(p.id))
-            .where(due.condition())
+            .where(due.unbilled(), p.unbilled_from >= run.start_id)
             .group_by(number)
             .order_by(number)
         )
         plan = [PlannedChunk(int(k), int(n), int(top)) for k, n, top in conn.execute(query)]
-        building = (
-            select(number).distinct()
-            .select_from(bill.join(payer_account, p.payer_id == b.payer_id))
-            .where(b.bill_date == due.bill_date, b.status == BUILDING)
-        )
-        return plan, {int(k) for k in conn.execute(building).scalars()}
+        # Chunks done before (by this run, in another process or before a crash) hold
+        # no unbilled payer any more: keep them in the plan so that the run can tell
+        # when every chunk is done.
+        done = day_claims(conn, JOB, run.bill_date)
+    numbers = {c.chunk for c in plan}
+    plan += [PlannedChunk(k, 0, 0) for k, held in done.items() if k not in numbers]
+    return sorted(plan, key=lambda c: c.chunk)
+
+
+def _close_if_done(engine: Engine, run: BillRun, plan: list[PlannedChunk],
+                   clock: Clock) -> bool:
+    """Mark the run DONE when every chunk of the plan is done; whether it was."""
+    with engine.begin() as conn:
+        claims = day_claims(conn, JOB, run.bill_date)
+        if not all((held := claims.get(c.chunk)) is not None and held.status == DONE
+                   for c in plan):
+            return False
+        bills.close_run(conn, run, clock())
+    return True
 
 
 class _Worker:
     """Finishes claimed chunks; keeps the totals of the chunks it committed."""
 
-    def __init__(self, engine: Engine, bill_date: date, size: int, clock: Clock) -> None:
+    def __init__(self, engine: Engine, run: BillRun, due: DueRule, size: int,
+                 clock: Clock) -> None:
         self._engine = engine
-        self._bill_date = bill_date
+        self._run = run
+        self._due = due
         self._size = size
         self._clock = clock
         self.made = ChunkBills()
 
     def bill(self, held: Claim, planned: PlannedChunk) -> ChunkResult | None:
         """Finish one claimed chunk and mark it done; None if the claim was taken over."""
-        lo, hi = planned.chunk * self._size, planned.max_id
+        lo, hi = planned.chunk * self._size, (planned.chunk + 1) * self._size
 
         def work() -> tuple[ChunkResult, ChunkBills]:
             with self._engine.begin() as conn:
                 now = self._clock()
-                made = bills.bill_chunk(conn, self._bill_date, lo, hi, now)
+                made = bills.finish_chunk(conn, self._run, self._due, lo, hi, now)
                 result = ChunkResult(hi, planned.rows, made.charges, made.total_fen)
                 if not finish_claim(conn, held, result, self._clock()):
                     raise ClaimLost(f"chunk {held.chunk} of bill {held.day} was taken over")
@@ -261,14 +319,16 @@ def _add(a: ChunkBills, b: ChunkBills) -> ChunkBills:
 def describe(summary: BillRunSummary) -> str:
     """One line about a run: payers, bills, money, time."""
     run = summary.run
+    if summary.done_before:
+        return f"bill {run.day}: billed before (the run of this date is done); nothing to do"
     fen = summary.total_fen
     line = (
         f"bill {run.day}: {run.chunks} of {run.planned} chunks billed, {run.seen} payers due, "
         f"{summary.bills} bills ({summary.owed} owed, {summary.empty} empty), {run.charges} "
         f"charges, {'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d} yuan, "
-        f"{summary.messages} deductions queued, {summary.marks.charges} charges marked in "
-        f"{summary.marks.passes} of {summary.marks.ranges} id ranges, {run.seconds:.2f} s "
-        "(register {:.2f}, open {:.2f}, mark {:.2f}, finish {:.2f})".format(*summary.phases)
+        f"{summary.messages} deductions queued, {summary.sums.passes} of "
+        f"{summary.sums.ranges} id ranges summed here, {run.seconds:.2f} s "
+        "(begin {:.2f}, plan {:.2f}, sum {:.2f}, finish {:.2f})".format(*summary.phases)
     )
     notes = []
     if summary.registered:
@@ -277,11 +337,13 @@ def describe(summary: BillRunSummary) -> str:
         notes.append(f"{run.skipped} chunks done before or held by another owner")
     if run.lost:
         notes.append(f"{run.lost} chunks taken over by another owner")
-    if not (summary.marks.complete or summary.marks.stopped):
-        notes.append("charge ranges still being marked by another owner: no bill finished "
+    if not (summary.sums.complete or summary.sums.stopped or run.stopped):
+        notes.append("charge ranges still being summed by another owner: no bill written "
                      "(a rerun finishes them)")
     elif run.stopped:
         notes.append("stopped before the end")
+    elif summary.closed:
+        notes.append("run done")
     return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
@@ -299,15 +361,16 @@ def merge(summaries: Sequence[BillRunSummary]) -> BillRunSummary:
         amount_fen=sum(r.amount_fen for r in runs), seconds=max(r.seconds for r in runs),
         stopped=any(r.stopped for r in runs),
     )
-    marks = [s.marks for s in summaries]
+    sums = [s.sums for s in summaries]
     return BillRunSummary(
         run=run, registered=sum(s.registered for s in summaries),
         bills=sum(s.bills for s in summaries), owed=sum(s.owed for s in summaries),
         empty=sum(s.empty for s in summaries), messages=sum(s.messages for s in summaries),
-        opened=sum(s.opened for s in summaries),
         phases=tuple(max(p) for p in zip(*(s.phases for s in summaries), strict=True)),
-        marks=MarkSummary(
-            ranges=max(m.ranges for m in marks), passes=sum(m.passes for m in marks),
-            charges=sum(m.charges for m in marks), complete=all(m.complete for m in marks),
-            stopped=any(m.stopped for m in marks)),
+        sums=SumSummary(
+            ranges=max(m.ranges for m in sums), passes=sum(m.passes for m in sums),
+            parts=sum(m.parts for m in sums), complete=all(m.complete for m in sums),
+            stopped=any(m.stopped for m in sums)),
+        done_before=all(s.done_before for s in summaries),
+        closed=any(s.closed for s in summaries),
     )

@@ -25,14 +25,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import attrs
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from billingcenter.jobs.claims import chunk_number
 from billingcenter.jobs.reading import utc
+from billingcenter.ledger import coverage
 from billingcenter.ledger.charges import Claim
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.schema import account_num_change, order_mirror, order_state_event
+from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.ledger.schema_rating import charge
 from billingcenter.rating.model import ChargeKind
 
@@ -50,7 +52,7 @@ class Difference:
     payer_id: str
     stored_fen: int
     current_fen: int | None  # None: the current history charges nothing for the day
-    bill_id: int  # the bill that took the stored charge (0: not billed yet)
+    billed: bool  # the stored charge is on a bill (``billingcenter.ledger.coverage``)
 
     @property
     def over_fen(self) -> int:
@@ -108,13 +110,15 @@ def late_chunks(
 
 
 def stored_charges(conn: Connection, day: date, lo: int, hi: int) -> list[tuple[Any, ...]]:
-    """(source_key, order_id, payer_id, amount_fen, bill_id) of the day charges stored for
+    """(source_key, order_id, payer_id, amount_fen, billed) of the day charges stored for
     the orders with ids in ``(lo, hi]`` (through the unique key of ``charge``)."""
     o, c = order_mirror.c, charge.c
     key = and_(c.kind == ChargeKind.DAILY.value, c.source_key == o.order_id + f"/{day.isoformat()}")
     query = (
-        select(c.source_key, c.order_id, c.payer_id, c.amount_fen, c.bill_id)
-        .select_from(order_mirror.join(charge, key))
+        select(c.source_key, c.order_id, c.payer_id, c.amount_fen,
+               case((coverage.billed(), 1), else_=0))
+        .select_from(order_mirror.join(charge, key).outerjoin(
+            payer_account, payer_account.c.payer_id == c.payer_id))
         .where(o.id > lo, o.id <= hi)
     )
     return [tuple(row) for row in conn.execute(query)]
@@ -128,9 +132,9 @@ def compare(
     A stored 0 fen charge (a trial day) that the current history no longer supports
     moves no money and is left out."""
     found = []
-    for source_key, order_id, payer_id, amount_fen, bill_id in stored:
+    for source_key, order_id, payer_id, amount_fen, billed in stored:
         now = current.get(source_key)
         if now != amount_fen and not (now is None and amount_fen == 0):
             found.append(Difference(day, source_key, order_id, payer_id, int(amount_fen), now,
-                                    int(bill_id)))
+                                    bool(billed)))
     return found

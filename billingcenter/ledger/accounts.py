@@ -15,8 +15,9 @@ Everything here runs inside the caller's transaction and never commits.  The rul
 * bills in ``ARREARS`` are settled from the balance oldest first while the balance covers
   a whole bill (entry ``bill:<bill id>``; the bill becomes ``SETTLED``).
 
-Charges are read with ``FOR UPDATE`` and marked with ``entry_id = 0 AND bill_id = 0`` in
-the ``WHERE``, so a charge a concurrent bill run or payment took is never paid twice.
+Charges are read with ``FOR UPDATE`` under the payer's lock, which a bill run takes too
+before it bills the payer, and marked with ``entry_id = 0`` in the ``WHERE``: a charge
+a bill holds (``billingcenter.ledger.coverage``) or a payment took is never paid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import attrs
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from billingcenter.ledger import coverage
 from billingcenter.ledger.schema_billing import (
     ARREARS,
     OPEN,
@@ -164,9 +166,11 @@ def unpaid_charges(conn: Connection, payer_ids: Sequence[str]) -> dict[str, list
     wanted = sorted(set(payer_ids))
     for start in range(0, len(wanted), IN_LIST):
         query = (select(charge.c.id, charge.c.payer_id, charge.c.amount_fen)
+                 .select_from(charge.join(payer_account,
+                                          payer_account.c.payer_id == charge.c.payer_id))
                  .where(charge.c.payer_id.in_(wanted[start:start + IN_LIST]),
-                        charge.c.entry_id == 0, charge.c.bill_id == 0)
-                 .order_by(charge.c.id).with_for_update())
+                        coverage.waiting())
+                 .order_by(charge.c.id).with_for_update(of=charge))
         for charge_id, payer_id, amount in conn.execute(query):
             found.setdefault(payer_id, []).append((int(charge_id), int(amount)))
     return found
@@ -189,8 +193,7 @@ def pay_charges(
     moves = [(f"charge:{cid}", CHARGE, -amount) for cid, amount in taken]
     after, ids = append_entries(conn, payer, moves, now)
     marked = conn.execute(
-        update(charge).where(charge.c.id == bindparam("cid"), charge.c.entry_id == 0,
-                             charge.c.bill_id == 0)
+        update(charge).where(charge.c.id == bindparam("cid"), charge.c.entry_id == 0)
         .values(entry_id=bindparam("eid")),
         [{"cid": cid, "eid": ids[f"charge:{cid}"]} for cid, _ in taken],
     ).rowcount

@@ -16,6 +16,7 @@ import attrs
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from billingcenter.ledger import coverage
 from billingcenter.ledger.schema_billing import bill, bill_line
 from billingcenter.ledger.schema_rating import charge
 
@@ -118,13 +119,20 @@ def bill_lines(conn: Connection, bill_id: int) -> list[BillLine]:
 def line_charges(conn: Connection, found: Bill, lines: Sequence[BillLine]
                  ) -> dict[int, list[BilledCharge]]:
     """The charges behind each of ``lines`` of bill ``found``, by line id, in day order."""
-    c = charge.c
+    c, b = charge.c, bill.c
+    upto = conn.execute(select(b.upto_id).where(b.id == found.id)).scalar_one()
+    previous = conn.execute(
+        select(b.upto_id, b.bill_date)
+        .where(b.payer_id == found.payer_id, b.bill_date < found.bill_date)
+        .order_by(b.bill_date.desc()).limit(1)).first()
+    prev_upto, prev_before = previous if previous is not None else (0, None)
     query = (
         select(c.order_id, c.product_code, c.id, c.kind, c.source_key, c.day, c.rule_set,
                c.rule_set_version, c.rule_id, c.units, c.unit_price, c.amount_fen,
                c.explanation)
-        # the (payer_id, day) index finds them; bill_id picks this bill's
-        .where(c.payer_id == found.payer_id, c.bill_id == found.id)
+        # the (payer_id, day) index finds them; the bounds pick this bill's
+        .where(c.payer_id == found.payer_id, c.day < found.bill_date,
+               coverage.on_bill(upto, found.bill_date, prev_upto, prev_before))
         .order_by(c.day, c.id)
     )
     by_key = {(line.order_id, line.product_code): line.id for line in lines}

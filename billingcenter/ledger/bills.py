@@ -1,30 +1,35 @@
-"""Bill runs in SQL: payers registered, bills opened, then finished chunk by chunk.
+"""Bill runs in SQL: the run's bounds, payers registered, charges summed, bills written.
 
-Every function runs inside the caller's transaction and never commits.  A run of
-date X has three phases (``billingcenter.jobs.billing`` drives them):
+Every function runs inside the caller's transaction and never commits.  Which bill
+holds a charge follows from the charge's id and day (``billingcenter.ledger.coverage``),
+so a run never writes to ``charge``.  A run of date X (``billingcenter.jobs.billing``
+drives it) has these steps:
 
-* ``register_payers``: one ``INSERT ... SELECT`` adds a default ``payer_account``
-  (POSTPAID, billing day NULL = ``[billing] day``, balance, floor and threshold 0, OPEN)
-  for every payer with a charge dated before the bill date and no row yet.  Concurrent
-  runs are harmless (``INSERT IGNORE`` / ``INSERT OR IGNORE``).
-* ``open_bills``: one ``INSERT IGNORE ... SELECT`` opens a bill with status
-  ``BUILDING`` (no lines, totals 0) for every due payer (``DueRule``) that has unbilled
-  charges (``bill_id = 0 AND entry_id = 0 AND day < X``) and no bill for X yet
-  (unique (payer_id, bill_date) keeps it idempotent).
-* marking: ``billingcenter.ledger.bill_marks`` marks the charges with their BUILDING
-  bills in ranges of ``charge.id`` and sums them per (bill, order, product) into
-  ``bill_part``.
-* ``bill_chunk`` (once every range is marked): for the due payers of one chunk of
-  ``payer_account`` ids, in one transaction and a handful of statements:
-
-  1. their BUILDING bills are locked (by id; a bill no longer BUILDING is left alone);
-  2. one line per (order, product) is the sum of the bill's parts, and the bill's
-     total, counts and first/last day are those of its lines: the parts are the
-     charges marked with the bill, so a bill's total is that of its marked charges;
-  3. total > 0: status OWED, ``deduction_id = DED-<payer_id>-<yyyymmdd>`` and a
-     ``chargeAccount`` outbox message with that key; otherwise EMPTY and no message;
-     a bill that got no charge (taken meanwhile) is deleted;
-  4. the parts are deleted.
+* ``insert_run``: the ``bill_run`` row of X, with the charge id bound ``upto_id`` read
+  under the fence (``billingcenter.ledger.fence``), status RUNNING.  One run at a
+  time: ``running_other`` names another date's unfinished run (its sums would miss the
+  bills this one writes).  A DONE date is final: charges rated later wait for the
+  payers' next bills.
+* ``register_payers``: a default ``payer_account`` (POSTPAID, billing day NULL =
+  ``[billing] day``, balance, floor and threshold 0, OPEN) for every payer with a charge
+  dated before X and no row yet, ``unbilled_from`` its lowest charge id;
+  a row never billed whose ``unbilled_from`` is unknown (0) gets it the same way.
+* ``plan_run``: ``start_id``, the lowest ``unbilled_from`` of the due payers
+  (``DueRule``) not billed on X yet: below it every charge of theirs is billed or paid;
+  ``carry_id``, the lowest id up to the bound of a charge dated X or later (those wait
+  for the next bills), else the bound + 1; ``covered_upto``, the highest bound of the
+  payers' earlier bills (above it none of their charges is billed).
+* ``sum_range``: one range of charge ids, in ``charge``'s own (clustered) order: the
+  range's unbilled, unpaid charges dated before X, summed per (payer, order, product)
+  into ``bill_part``.  Below ``covered_upto`` each charge's payer row is joined to leave
+  out what earlier bills hold.
+* ``finish_chunk`` (once every range is summed): for one chunk of ``payer_account`` ids,
+  the due payers still unbilled on X whose ``unbilled_from`` is at or above the run's
+  ``start_id`` are locked; each with parts gets its bill (total, lines per (order,
+  product), status OWED with ``deduction_id = DED-<payer_id>-<yyyymmdd>`` and its
+  ``chargeAccount`` outbox message, or EMPTY), its payer row the bill's bound and date;
+  every locked payer's ``unbilled_from`` becomes the run's ``carry_id``; the parts go.
+* ``close_run``: the remaining parts (payers not billed) go; status DONE.
 
 A payer is due on X when its billing day (own, else the default) is X's day of the
 month; on the last day of a shorter month, payers whose day the month lacks are due
@@ -34,29 +39,37 @@ too (a day of 31 bills on 30 April).  Prepaid payers are never billed.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
 
 import attrs
-from sqlalchemy import and_, case, exists, func, insert, literal, null, select, update
+from sqlalchemy import and_, case, func, insert, literal, not_, null, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from billingcenter.ledger.coltypes import UtcDateTime, is_mysql
-from billingcenter.ledger.outbox import ACCOUNT, CHARGE_ACCOUNT, OutboxMessage, enqueue, epoch_ms
+from billingcenter.ledger.coverage import covered
+from billingcenter.ledger.outbox import ACCOUNT, CHARGE_ACCOUNT, epoch_ms
 from billingcenter.ledger.schema_billing import (
-    BUILDING,
+    DONE,
     EMPTY,
     OPEN,
     OWED,
+    PENDING,
     POSTPAID,
+    RUNNING,
     bill,
     bill_line,
     bill_part,
+    bill_run,
+    outbox,
     payer_account,
 )
 from billingcenter.ledger.schema_rating import charge
+
+# MariaDB sorts a GROUP BY's rows with their columns when they fit this many bytes,
+# else it sorts row pointers and reads every row again: the sums' rows (two 64- and
+# one 128-character key, utf8mb4) need more than the default 1024.
+_SORT_DATA = 8192
 
 
 @attrs.frozen
@@ -74,6 +87,30 @@ class DueRule:
         on_day = day >= self.bill_date.day if self.bill_date.day == last else (
             day == self.bill_date.day)
         return and_(p.kind == POSTPAID, on_day)
+
+    def unbilled(self) -> ColumnElement[bool]:
+        """Payer rows due on the date and not billed on it (or later) yet."""
+        p = payer_account.c
+        return and_(self.condition(),
+                    or_(p.billed_before.is_(None), p.billed_before < self.bill_date))
+
+
+@attrs.frozen
+class BillRun:
+    """A ``bill_run`` row."""
+
+    bill_date: date
+    upto_id: int  # the charge id bound, read under the fence
+    start_id: int  # the first charge id the sums read (0: not planned yet)
+    carry_id: int  # the billed payers' unbilled_from afterwards
+    covered_upto: int  # the highest bound of the due payers' earlier bills
+    status: str
+    run_id: str
+
+    @property
+    def planned(self) -> bool:
+        """``plan_run`` has fixed the start."""
+        return self.start_id > 0
 
 
 @attrs.frozen
@@ -97,98 +134,190 @@ def _ignore_prefix(conn: Connection) -> str:
     return "IGNORE" if is_mysql(conn.dialect) else "OR IGNORE"
 
 
-def register_payers(conn: Connection, bill_date: date, now: datetime) -> int:
-    """Add default payer rows for payers with charges before ``bill_date``; how many.
+# ---------------------------------------------------------------------------- the run row
 
-    The distinct payers come from the ``(payer_id, day)`` index alone; a payer whose
-    charges are all billed or prepaid has a row already (its bill or balance made it).
+def find_run(conn: Connection, bill_date: date) -> BillRun | None:
+    """The run of ``bill_date``, or None."""
+    r = bill_run.c
+    row = conn.execute(select(r.bill_date, r.upto_id, r.start_id, r.carry_id, r.covered_upto,
+                              r.status, r.run_id).where(r.bill_date == bill_date)).first()
+    return None if row is None else BillRun(*row)
+
+
+def running_other(conn: Connection, bill_date: date) -> date | None:
+    """The date of another run still RUNNING (the earliest), or None."""
+    r = bill_run.c
+    return conn.execute(select(func.min(r.bill_date))
+                        .where(r.status == RUNNING, r.bill_date != bill_date)).scalar()
+
+
+def insert_run(conn: Connection, bill_date: date, upto_id: int, run_id: str,
+               now: datetime) -> None:
+    """Start the run of ``bill_date`` with the bound ``upto_id`` (not planned yet)."""
+    conn.execute(insert(bill_run), {
+        "bill_date": bill_date, "upto_id": upto_id, "start_id": 0, "carry_id": 0,
+        "covered_upto": 0, "status": RUNNING, "run_id": run_id, "started_at": now,
+        "finished_at": None})
+
+
+def register_payers(conn: Connection, run: BillRun, now: datetime) -> int:
+    """Add default payer rows for payers with charges before the date, and fix
+    ``unbilled_from`` of rows never billed; how many rows were added.
+
+    The payers and their lowest charge ids come from the ``(payer_id, day)`` index.
     """
-    c = charge.c
+    c, p = charge.c, payer_account.c
     charged = (
-        select(c.payer_id.label("payer_id")).where(c.day < bill_date).group_by(c.payer_id)
+        select(c.payer_id.label("payer_id"), func.min(c.id).label("first_id"))
+        .where(c.day < run.bill_date).group_by(c.payer_id)
+        # the index alone, in payer order (with an id range MariaDB would scan the table)
+        .with_hint(charge, "FORCE INDEX (ix_charge_payer_id_day)", "mysql")
     ).subquery("charged")
-    known = exists().where(payer_account.c.payer_id == charged.c.payer_id)
+    known = select(p.id).where(p.payer_id == charged.c.payer_id).exists()
     rows = select(
         charged.c.payer_id, literal(POSTPAID), null(), literal(0), literal(0), literal(0),
-        literal(OPEN), null(), null(), literal(now, UtcDateTime()),
+        literal(OPEN), null(), null(), literal(now, UtcDateTime()), charged.c.first_id,
     ).where(~known)
-    p = payer_account.c
-    statement = insert(payer_account).prefix_with(_ignore_prefix(conn)).from_select(
+    added = int(conn.execute(insert(payer_account).prefix_with(_ignore_prefix(conn)).from_select(
         [p.payer_id, p.kind, p.billing_day, p.balance_fen, p.floor_fen, p.threshold_fen,
-         p.service_state, p.arrears_since, p.state_changed_at, p.updated_at],
+         p.service_state, p.arrears_since, p.state_changed_at, p.updated_at, p.unbilled_from],
+        rows,
+    )).rowcount or 0)
+    # Rows made before their payer's first charge (a payment, ``payer set``): every
+    # charge of theirs up to the bound counts; none: the next one is above the bound.
+    first = (select(func.min(c.id)).where(c.payer_id == p.payer_id, c.id <= run.upto_id)
+             .scalar_subquery())
+    conn.execute(update(payer_account)
+                 .where(p.billed_upto == 0, p.unbilled_from == 0)
+                 .values(unbilled_from=func.coalesce(first, run.upto_id + 1)))
+    return added
+
+
+def plan_run(conn: Connection, run: BillRun, due: DueRule) -> BillRun:
+    """Fix the run's start, carry and covered bound (see the module doc)."""
+    p, c = payer_account.c, charge.c
+    low, covered_upto = conn.execute(
+        select(func.min(p.unbilled_from), func.max(p.billed_upto)).where(due.unbilled())
+    ).one()
+    start = run.upto_id + 1 if low is None else max(int(low), 1)
+    later = conn.execute(select(func.min(c.id)).where(c.day >= run.bill_date,
+                                                      c.id <= run.upto_id)).scalar()
+    carry = run.upto_id + 1 if later is None else int(later)
+    planned = attrs.evolve(run, start_id=start, carry_id=carry,
+                           covered_upto=int(covered_upto or 0))
+    conn.execute(update(bill_run).where(bill_run.c.bill_date == run.bill_date).values(
+        start_id=planned.start_id, carry_id=planned.carry_id,
+        covered_upto=planned.covered_upto))
+    return planned
+
+
+def close_run(conn: Connection, run: BillRun, now: datetime) -> None:
+    """Drop the parts left (payers not billed) and mark the run DONE."""
+    conn.execute(bill_part.delete().where(bill_part.c.bill_date == run.bill_date))
+    conn.execute(update(bill_run).where(bill_run.c.bill_date == run.bill_date,
+                                        bill_run.c.status == RUNNING)
+                 .values(status=DONE, finished_at=now))
+
+
+# ---------------------------------------------------------------------------- the sums
+
+def sum_range(conn: Connection, run: BillRun, chunk: int, lo: int, hi: int) -> int:
+    """Sum the unbilled charges with ids ``lo..hi`` into ``bill_part``; rows added."""
+    c, part = charge.c, bill_part.c
+    rows = (
+        select(literal(run.bill_date), c.payer_id, literal(chunk), c.order_id, c.product_code,
+               func.count(), func.sum(c.amount_fen), func.min(c.day), func.max(c.day))
+        .where(c.id >= lo, c.id <= hi, c.entry_id == 0, c.day < run.bill_date)
+        .group_by(c.payer_id, c.order_id, c.product_code)
+        .prefix_with("SQL_BIG_RESULT", dialect="mysql")  # a sort, not a hash of wide keys
+    )
+    if lo <= run.covered_upto:
+        rows = (rows.select_from(charge.join(payer_account,
+                                             payer_account.c.payer_id == c.payer_id))
+                .where(not_(covered())))
+    statement = insert(bill_part).from_select(
+        [part.bill_date, part.payer_id, part.chunk, part.order_id, part.product_code,
+         part.charges, part.amount_fen, part.first_day, part.last_day],
         rows,
     )
-    return int(conn.execute(statement).rowcount or 0)
+    if not is_mysql(conn.dialect):
+        return int(conn.execute(statement).rowcount or 0)
+    conn.exec_driver_sql(f"SET SESSION max_length_for_sort_data = {_SORT_DATA}")
+    try:
+        return int(conn.execute(statement).rowcount or 0)
+    finally:
+        conn.exec_driver_sql("SET SESSION max_length_for_sort_data = DEFAULT")
 
 
-def _unbilled(bill_date: date) -> ColumnElement[bool]:
-    c = charge.c
-    return and_(c.bill_id == 0, c.entry_id == 0, c.day < bill_date)
+# ---------------------------------------------------------------------------- the bills
 
-
-def open_bills(conn: Connection, due: DueRule, now: datetime, run_id: str) -> int:
-    """Open a BUILDING bill for each due payer with unbilled charges and no bill for
-    the date yet (one ``INSERT ... SELECT``); how many were opened."""
-    p, c, b = payer_account.c, charge.c, bill.c
-    has_charges = exists().where(c.payer_id == p.payer_id, _unbilled(due.bill_date))
-    billed = exists().where(b.payer_id == p.payer_id, b.bill_date == due.bill_date)
-    rows = select(
-        p.payer_id, literal(due.bill_date), null(), null(), literal(0), literal(0), literal(0),
-        literal(BUILDING), null(), literal(now, UtcDateTime()), null(), literal(run_id),
-    ).where(due.condition(), ~billed, has_charges)
-    statement = insert(bill).prefix_with(_ignore_prefix(conn)).from_select(
-        [b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen, b.lines, b.charges,
-         b.status, b.deduction_id, b.created_at, b.settled_at, b.run_id],
-        rows,
-    )
-    return int(conn.execute(statement).rowcount or 0)
-
-
-def bill_chunk(conn: Connection, bill_date: date, lo: int, hi: int, now: datetime
-               ) -> ChunkBills:
-    """Finish the BUILDING bills of the payers with ``lo < payer_account.id <= hi``
-    from their parts (see the module doc)."""
-    ids = _lock_building(conn, _building(conn, bill_date, lo, hi))
-    if not ids:
+def finish_chunk(conn: Connection, run: BillRun, due: DueRule, lo: int, hi: int,
+                 now: datetime) -> ChunkBills:
+    """Bill the payers with ``lo < payer_account.id <= hi`` (see the module doc)."""
+    p = payer_account.c
+    locked = conn.execute(
+        select(p.id, p.payer_id).where(p.id > lo, p.id <= hi, due.unbilled(),
+                                       p.unbilled_from >= run.start_id)
+        .order_by(p.id).with_for_update()).all()
+    if not locked:
         return ChunkBills()
-    _insert_lines(conn, ids)
-    _total_bills(conn, ids, bill_date)
-    made = _finish(conn, ids, now)
-    conn.execute(bill_part.delete().where(bill_part.c.bill_id.in_(ids)))
+    # Lists, not subqueries: MariaDB runs an UPDATE's or DELETE's IN (SELECT ...) as a
+    # dependent subquery per row of the date's parts.
+    ids = [int(row.id) for row in locked]
+    payers = [row.payer_id for row in locked]
+    _insert_bills(conn, run, payers, now)
+    bill_ids = [int(i) for i in conn.execute(
+        select(bill.c.id).where(bill.c.bill_date == run.bill_date,
+                                bill.c.payer_id.in_(payers))).scalars()]
+    made = ChunkBills()
+    if bill_ids:
+        _insert_lines(conn, bill_ids)
+        line = bill_line.c
+        conn.execute(update(bill).where(bill.c.id.in_(bill_ids)).values(
+            lines=select(func.count()).where(line.bill_id == bill.c.id).scalar_subquery()))
+        made = _queue_deductions(conn, bill_ids, now)
+        billed = list(conn.execute(select(bill.c.payer_id).where(bill.c.id.in_(bill_ids)))
+                      .scalars())
+        conn.execute(update(payer_account).where(p.payer_id.in_(billed)).values(
+            billed_upto=run.upto_id, billed_before=run.bill_date, updated_at=now))
+    conn.execute(update(payer_account).where(p.id.in_(ids)).values(
+        unbilled_from=run.carry_id))
+    conn.execute(bill_part.delete().where(bill_part.c.bill_date == run.bill_date,
+                                          bill_part.c.payer_id.in_(payers)))
     return made
 
 
-def _building(conn: Connection, bill_date: date, lo: int, hi: int) -> list[int]:
-    """The ids of the chunk's BUILDING bills of the date."""
-    p, b = payer_account.c, bill.c
-    query = (
-        select(b.id)
-        .select_from(payer_account.join(
-            bill, and_(b.payer_id == p.payer_id, b.bill_date == bill_date)))
-        .where(p.id > lo, p.id <= hi, b.status == BUILDING)
-        .order_by(b.id)
-    )
-    return [int(i) for i in conn.execute(query).scalars()]
-
-
-def _lock_building(conn: Connection, ids: Sequence[int]) -> list[int]:
-    """Lock the bills (by their own ids: payer rows stay free) and keep those still
-    BUILDING: a pass marking charges meanwhile has committed, or waits for this."""
-    if not ids:
-        return []
-    query = (select(bill.c.id).where(bill.c.id.in_(ids), bill.c.status == BUILDING)
-             .order_by(bill.c.id).with_for_update())
-    return [int(i) for i in conn.execute(query).scalars()]
-
-
-def _insert_lines(conn: Connection, ids: Sequence[int]) -> None:
-    """One line per (bill, order, product): the sum of its parts."""
-    part, line = bill_part.c, bill_line.c
+def _insert_bills(conn: Connection, run: BillRun, payers: list[str], now: datetime) -> None:
+    """One bill per payer with parts: totals of its parts; OWED with a deduction id when
+    the total is above 0, else EMPTY."""
+    part, b = bill_part.c, bill.c
+    total = func.sum(part.amount_fen)
+    key = literal("DED-") + part.payer_id + literal(f"-{run.bill_date:%Y%m%d}")
     rows = (
-        select(part.bill_id, part.order_id, part.product_code, func.sum(part.charges),
+        select(part.payer_id, literal(run.bill_date), func.min(part.first_day),
+               func.max(part.last_day), total, literal(0), func.sum(part.charges),
+               case((total > 0, OWED), else_=EMPTY), case((total > 0, key), else_=null()),
+               literal(now, UtcDateTime()), null(), literal(run.run_id), literal(run.upto_id))
+        .where(part.bill_date == run.bill_date, part.payer_id.in_(payers))
+        .group_by(part.payer_id)
+    )
+    conn.execute(insert(bill).from_select(
+        [b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen, b.lines, b.charges,
+         b.status, b.deduction_id, b.created_at, b.settled_at, b.run_id, b.upto_id],
+        rows,
+    ))
+
+
+def _insert_lines(conn: Connection, bill_ids: list[int]) -> None:
+    """One line per (bill, order, product): the sum of its parts."""
+    part, line, b = bill_part.c, bill_line.c, bill.c
+    rows = (
+        select(b.id, part.order_id, part.product_code, func.sum(part.charges),
                func.sum(part.amount_fen), func.min(part.first_day), func.max(part.last_day))
-        .where(part.bill_id.in_(ids))
-        .group_by(part.bill_id, part.order_id, part.product_code)
+        .select_from(bill.join(bill_part, and_(part.bill_date == b.bill_date,
+                                               part.payer_id == b.payer_id)))
+        .where(b.id.in_(bill_ids))
+        .group_by(b.id, part.order_id, part.product_code)
     )
     conn.execute(insert(bill_line).from_select(
         [line.bill_id, line.order_id, line.product_code, line.charges, line.amount_fen,
@@ -197,71 +326,29 @@ def _insert_lines(conn: Connection, ids: Sequence[int]) -> None:
     ))
 
 
-def _total_bills(conn: Connection, ids: Sequence[int], bill_date: date) -> None:
-    """Each bill's totals from its lines; status and deduction id from the total."""
-    line = bill_line.c
-    sums = (
-        select(line.bill_id.label("bill_id"), func.sum(line.amount_fen).label("total"),
-               func.sum(line.charges).label("charges"), func.count().label("lines"),
-               func.min(line.first_day).label("first_day"),
-               func.max(line.last_day).label("last_day"))
-        .where(line.bill_id.in_(ids))
-        .group_by(line.bill_id)
-    ).subquery("sums")
-    owed = sums.c.total > 0
-    key = literal("DED-") + bill.c.payer_id + literal(f"-{bill_date:%Y%m%d}")
-    conn.execute(
-        update(bill)
-        .values(
-            total_fen=sums.c.total, charges=sums.c.charges, lines=sums.c.lines,
-            first_day=sums.c.first_day, last_day=sums.c.last_day,
-            status=case((owed, OWED), else_=EMPTY),
-            deduction_id=case((owed, key), else_=null()),
-        )
-        .where(bill.c.id == sums.c.bill_id)
+def _queue_deductions(conn: Connection, bill_ids: list[int], now: datetime) -> ChunkBills:
+    """The ``chargeAccount`` outbox message of each new OWED bill (a ``DeductionRequest``,
+    built in SQL); what the chunk made."""
+    b, o = bill.c, outbox.c
+    payload = func.json_object(
+        "deductionId", b.deduction_id, "billId", b.id, "payerId", b.payer_id,
+        "amountFen", b.total_fen, "billDate", b.bill_date, "firstDay", b.first_day,
+        "lastDay", b.last_day, "createdAt", literal(epoch_ms(now)),
     )
-
-
-def _finish(conn: Connection, ids: Sequence[int], now: datetime) -> ChunkBills:
-    """Drop the bills without lines; queue the OWED bills' deductions; what was made."""
-    b = bill.c
-    made = conn.execute(
-        select(b.id, b.payer_id, b.bill_date, b.first_day, b.last_day, b.total_fen,
-               b.charges, b.status, b.deduction_id, b.created_at)
-        .where(b.id.in_(ids))
-    ).all()
-    # A bill whose payer had no charge left to mark (taken meanwhile) is still BUILDING:
-    # dropped.  The DELETE names its ids only: a long IN list may be run as a scan
-    # locking other workers' rows.
-    unmarked = [int(row.id) for row in made if row.charges == 0]
-    if unmarked:
-        conn.execute(bill.delete().where(bill.c.id.in_(unmarked)))
-        made = [row for row in made if row.charges != 0]
-    owed = [row for row in made if row.status == OWED]
-    messages = [deduction_message(row) for row in owed]
-    queued = enqueue(conn, messages, now)
-    return ChunkBills(
-        bills=len(made), owed=len(owed), empty=len(made) - len(owed),
-        charges=sum(int(row.charges) for row in made),
-        total_fen=sum(int(row.total_fen) for row in made), messages=queued,
-    )
-
-
-def deduction_message(row: Any) -> OutboxMessage:
-    """The ``chargeAccount`` call of an owed bill row (a ``DeductionRequest``)."""
-    return OutboxMessage(
-        message_key=row.deduction_id,
-        target=ACCOUNT,
-        method=CHARGE_ACCOUNT,
-        payload={
-            "deductionId": row.deduction_id,
-            "billId": int(row.id),
-            "payerId": row.payer_id,
-            "amountFen": int(row.total_fen),
-            "billDate": row.bill_date.isoformat(),
-            "firstDay": row.first_day.isoformat(),
-            "lastDay": row.last_day.isoformat(),
-            "createdAt": epoch_ms(row.created_at),
-        },
-    )
-
+    stamp = literal(now, UtcDateTime())
+    rows = select(
+        b.deduction_id, literal(ACCOUNT), literal(CHARGE_ACCOUNT), literal(""), payload,
+        literal(PENDING), literal(0), stamp, null(), null(), literal(""), stamp, null(),
+    ).where(b.id.in_(bill_ids), b.status == OWED)
+    queued = int(conn.execute(insert(outbox).from_select(
+        [o.message_key, o.target, o.method, o.ordering_key, o.payload, o.status, o.attempts,
+         o.next_attempt_at, o.lease_owner, o.lease_until, o.last_error, o.created_at,
+         o.delivered_at],
+        rows,
+    )).rowcount or 0)
+    bills, owed, charges, total = conn.execute(
+        select(func.count(), func.count(b.deduction_id), func.coalesce(func.sum(b.charges), 0),
+               func.coalesce(func.sum(b.total_fen), 0)).where(b.id.in_(bill_ids))
+    ).one()
+    return ChunkBills(bills=int(bills), owed=int(owed), empty=int(bills) - int(owed),
+                      charges=int(charges), total_fen=int(total), messages=queued)

@@ -28,7 +28,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from billingcenter.ledger import accounts
+from billingcenter.ledger import accounts, fence
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.schema_rating import UNITS_PRECISION, UNITS_SCALE, charge, job_claim
 from billingcenter.rating.model import Charge
@@ -153,12 +153,14 @@ def _exact_decimal(name: str, value: Decimal) -> Decimal:
 def insert_charges(conn: Connection, rows: Sequence[ChargeRow]) -> int:
     """Insert the rows whose (kind, source_key) is new; the number inserted.
 
-    Charges of prepaid payers are paid from their balances in the same transaction
+    Holds the bill run fence first (``billingcenter.ledger.fence``).  Charges of
+    prepaid payers are paid from their balances in the same transaction
     (``billingcenter.ledger.accounts``): their payer rows are locked, in payer order,
     before the insert, so rating chunks never deadlock on them.
     """
     if not rows:
         return 0
+    fence.hold(conn)
     prepaid = accounts.lock_prepaid(conn, {row[PAYER_INDEX] for row in rows})
     inserted = _insert(conn, rows)
     if prepaid:

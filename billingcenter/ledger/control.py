@@ -30,6 +30,7 @@ import attrs
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
+from billingcenter.ledger import coverage
 from billingcenter.ledger.accounts import Payer, save_payer
 from billingcenter.ledger.outbox import (
     FEEDBACK_USER,
@@ -47,6 +48,7 @@ from billingcenter.ledger.schema_billing import (
     STOP,
     STOPPED,
     bill,
+    payer_account,
     service_event,
 )
 from billingcenter.ledger.schema_rating import charge
@@ -94,7 +96,9 @@ def standings(conn: Connection, payers: Mapping[str, Payer]) -> dict[str, Standi
     if prepaid:
         unpaid = set(conn.execute(
             select(charge.c.payer_id).distinct()
-            .where(charge.c.payer_id.in_(prepaid), charge.c.entry_id == 0, charge.c.bill_id == 0)
+            .select_from(charge.join(payer_account,
+                                     payer_account.c.payer_id == charge.c.payer_id))
+            .where(charge.c.payer_id.in_(prepaid), coverage.waiting())
         ).scalars())
     return {p: Standing(p in owing, p in unpaid) for p in ids}
 

@@ -43,7 +43,7 @@ from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from billingcenter.ledger import transact
+from billingcenter.ledger import fence, transact
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.filerows import (
     CHARGE_COLUMNS,
@@ -230,6 +230,7 @@ class FileStore:
 
     def _write_batch(self, conn: Connection, prepared: Prepared, look_up: bool) -> Written:
         batch, rows = prepared.batch, prepared.rows
+        fence.hold(conn)  # before any charge id is handed out (ledger.fence)
         stored: set[str] = set()
         if look_up:
             stored = _stored_keys(conn, {r.record_key for r in batch.records})

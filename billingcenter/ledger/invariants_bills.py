@@ -3,10 +3,9 @@
 Every query is set-based (joins and ``GROUP BY`` over whole tables, lookups through
 indexes), ordered by the ids it reports, and returns only the rows that break it.
 
-A ``BUILDING`` bill is a bill run in progress (``billingcenter.jobs.billing``): its
-charges are marked but it has no lines and no totals yet, so the checks of lines and
-totals leave it out; the checks of marked charges (bill exists, payer, date) hold for
-it as for any bill.
+Which bill holds a charge follows from the bills' bounds and dates
+(``billingcenter.ledger.coverage``); the checks hold that rule to the bills, their
+lines and the payer rows.
 """
 
 from __future__ import annotations
@@ -17,40 +16,69 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Dialect, Row
 from sqlalchemy.sql.elements import ColumnElement
 
-from billingcenter.ledger.checks import Check, Ids
-from billingcenter.ledger.schema_billing import BUILDING, bill, bill_line
+from billingcenter.ledger import coverage
+from billingcenter.ledger.checks import Check
+from billingcenter.ledger.schema_billing import bill, bill_line, payer_account
 from billingcenter.ledger.schema_rating import charge
 
-# -- charges and their bills ---------------------------------------------------------
+# -- bounds and payers -----------------------------------------------------------------
 
 
-def _charge_bill(where: ColumnElement[bool]) -> Any:
-    return (select(charge.c.id, charge.c.bill_id, charge.c.payer_id, charge.c.day,
-                   bill.c.payer_id.label("bill_payer"), bill.c.bill_date)
-            .select_from(charge.outerjoin(bill, bill.c.id == charge.c.bill_id))
-            .where(charge.c.bill_id != 0, where).order_by(charge.c.id))
+def _shrinking(dialect: Dialect) -> Any:
+    """Bills whose bound is below that of an earlier bill of the same payer."""
+    earlier = bill.alias("earlier")
+    return (select(bill.c.id, bill.c.payer_id, bill.c.upto_id,
+                   earlier.c.id.label("earlier_id"), earlier.c.upto_id.label("earlier_upto"))
+            .select_from(bill.join(earlier, and_(earlier.c.payer_id == bill.c.payer_id,
+                                                 earlier.c.bill_date < bill.c.bill_date)))
+            .where(earlier.c.upto_id > bill.c.upto_id).order_by(bill.c.id, earlier.c.id))
 
 
-def _charge_ids(row: Row[Any]) -> Ids:
-    return (("charge", row.id), ("bill", row.bill_id))
+def _latest_bills() -> Any:
+    return (select(bill.c.payer_id, func.max(bill.c.bill_date).label("bill_date"),
+                   func.max(bill.c.upto_id).label("upto_id"))
+            .group_by(bill.c.payer_id).subquery("latest"))
+
+
+def _payer_bounds(dialect: Dialect) -> Any:
+    """Payer rows whose billed bound and date are not those of their latest bill."""
+    p, latest = payer_account.c, _latest_bills()
+    differs = or_(
+        and_(latest.c.payer_id.is_(None), or_(p.billed_upto != 0, p.billed_before.isnot(None))),
+        and_(latest.c.payer_id.isnot(None), or_(
+            p.billed_upto != latest.c.upto_id, p.billed_before.is_(None),
+            p.billed_before != latest.c.bill_date)))
+    return (select(p.id, p.payer_id, p.billed_upto, p.billed_before,
+                   latest.c.upto_id.label("l_upto"), latest.c.bill_date.label("l_date"))
+            .select_from(payer_account.outerjoin(latest, latest.c.payer_id == p.payer_id))
+            .where(differs).order_by(p.id))
+
+
+def _forgotten(dialect: Dialect) -> Any:
+    """Charges waiting for a bill below their payer's ``unbilled_from``: no run reads them."""
+    c, p = charge.c, payer_account.c
+    return (select(c.id, c.payer_id, p.unbilled_from)
+            .select_from(charge.join(payer_account, p.payer_id == c.payer_id))
+            .where(coverage.waiting(), c.id < p.unbilled_from).order_by(c.id))
+
+
+def _bound_text(upto: Any, before: Any) -> str:
+    return "never billed" if not upto else f"charges up to id {upto} before {before}"
 
 
 CHARGE_CHECKS = (
-    Check("charge_bill_missing", "the bill a charge is marked with exists",
-          lambda d: _charge_bill(bill.c.id.is_(None)),
-          lambda r: (_charge_ids(r), "an existing bill", "no such bill")),
-    Check("charge_bill_payer", "a charge's bill is its payer's",
-          lambda d: _charge_bill(bill.c.payer_id != charge.c.payer_id),
-          lambda r: (_charge_ids(r), f"a bill of {r.payer_id}", f"a bill of {r.bill_payer}")),
-    Check("charge_bill_date", "a charge's bill date is after the charge's day",
-          lambda d: _charge_bill(bill.c.bill_date <= charge.c.day),
-          lambda r: (_charge_ids(r), f"bill date after {r.day}",
-                     f"bill date {r.bill_date}")),
-    Check("charge_billed_and_prepaid", "no charge is both billed and paid from a balance",
-          lambda d: select(charge.c.id, charge.c.bill_id, charge.c.entry_id)
-          .where(charge.c.bill_id != 0, charge.c.entry_id != 0).order_by(charge.c.id),
-          lambda r: ((("charge", r.id),), "bill_id or entry_id, not both",
-                     f"bill {r.bill_id} and entry {r.entry_id}")),
+    Check("bill_bounds_grow", "a payer's bills take charge id bounds that never shrink",
+          _shrinking,
+          lambda r: ((("bill", r.id), ("bill", r.earlier_id)),
+                     f"a bound of at least {r.earlier_upto}", f"bound {r.upto_id}")),
+    Check("payer_bill_bounds", "a payer row's billed bound and date are its latest bill's",
+          _payer_bounds,
+          lambda r: ((("payer", r.payer_id),), _bound_text(r.l_upto, r.l_date),
+                     _bound_text(r.billed_upto, r.billed_before))),
+    Check("charge_forgotten", "no charge waits for a bill below its payer's unbilled_from",
+          _forgotten,
+          lambda r: ((("charge", r.id), ("payer", r.payer_id)),
+                     f"a charge id of at least {r.unbilled_from}", f"charge {r.id}")),
 )
 
 
@@ -78,7 +106,7 @@ def _bill_lines(dialect: Dialect) -> Any:
                    sums.c.charges.label("s_charges"), sums.c.first_day.label("s_first"),
                    sums.c.last_day.label("s_last"))
             .select_from(bill.outerjoin(sums, sums.c.bill_id == bill.c.id))
-            .where(differs, bill.c.status != BUILDING).order_by(bill.c.id))
+            .where(differs).order_by(bill.c.id))
 
 
 def _totals(amount: Any, lines: Any, charges: Any, first: Any, last: Any) -> str:
@@ -89,12 +117,24 @@ def _totals(amount: Any, lines: Any, charges: Any, first: Any, last: Any) -> str
 
 
 def _charge_sums() -> Any:
-    return (select(charge.c.bill_id, charge.c.order_id, charge.c.product_code,
-                   func.count().label("charges"), func.sum(charge.c.amount_fen).label("amount"),
-                   func.min(charge.c.day).label("first_day"),
-                   func.max(charge.c.day).label("last_day"))
-            .where(charge.c.bill_id != 0)
-            .group_by(charge.c.bill_id, charge.c.order_id, charge.c.product_code).subquery())
+    """Per (bill, order, product): the charges the bill holds by its bound and date."""
+    earlier = bill.alias("earlier")
+    def before(column: Any) -> Any:
+        return (select(func.max(column)).where(earlier.c.payer_id == bill.c.payer_id,
+                                               earlier.c.bill_date < bill.c.bill_date)
+                .scalar_subquery())
+    held = select(bill.c.id.label("bill_id"), bill.c.payer_id, bill.c.bill_date,
+                  bill.c.upto_id, before(earlier.c.upto_id).label("prev_upto"),
+                  before(earlier.c.bill_date).label("prev_before")).subquery("held")
+    c = charge.c
+    on_bill = and_(c.payer_id == held.c.payer_id, c.day < held.c.bill_date,
+                   coverage.on_bill(held.c.upto_id, held.c.bill_date, held.c.prev_upto,
+                                    held.c.prev_before))
+    return (select(held.c.bill_id, c.order_id, c.product_code,
+                   func.count().label("charges"), func.sum(c.amount_fen).label("amount"),
+                   func.min(c.day).label("first_day"), func.max(c.day).label("last_day"))
+            .select_from(held.join(charge, on_bill))
+            .group_by(held.c.bill_id, c.order_id, c.product_code).subquery())
 
 
 def _line_groups() -> Any:
@@ -131,10 +171,8 @@ def _unlined(dialect: Dialect) -> Any:
     lines, sums = _line_groups(), _charge_sums()
     return (select(sums.c.bill_id, sums.c.order_id, sums.c.product_code, sums.c.charges,
                    sums.c.amount)
-            .select_from(sums.outerjoin(lines, _same_group(lines, sums))
-                         .outerjoin(bill, bill.c.id == sums.c.bill_id))
-            .where(lines.c.bill_id.is_(None), or_(bill.c.status.is_(None),
-                                                  bill.c.status != BUILDING))
+            .select_from(sums.outerjoin(lines, _same_group(lines, sums)))
+            .where(lines.c.bill_id.is_(None))
             .order_by(sums.c.bill_id, sums.c.order_id, sums.c.product_code))
 
 
@@ -161,7 +199,7 @@ BILL_LINE_CHECKS = (
                       ("product", r.product_code)),
                      _sums(r.s_amount, r.s_charges, r.s_first, r.s_last),
                      _line_found(r))),
-    Check("bill_charges_unlined", "charges marked with a bill have a line on it",
+    Check("bill_charges_unlined", "the charges a bill holds have a line on it",
           _unlined,
           lambda r: ((("bill", r.bill_id), ("order", r.order_id), ("product", r.product_code)),
                      f"a line of {r.charges} charges, {int(r.amount)} fen", "no line")),

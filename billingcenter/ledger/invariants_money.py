@@ -17,7 +17,6 @@ from billingcenter.ledger.checks import Check
 from billingcenter.ledger.outbox import ACCOUNT, CHARGE_ACCOUNT
 from billingcenter.ledger.schema_billing import (
     ARREARS,
-    BUILDING,
     EMPTY,
     OWED,
     SETTLED,
@@ -64,11 +63,10 @@ def _bills(where: ColumnElement[bool], *extra: Any) -> Any:
 
 
 def _bill_status(dialect: Dialect) -> Any:
-    # BUILDING: a bill run in progress (no totals yet), not a breach.
-    return _bills(and_(bill.c.status != BUILDING, or_(
+    return _bills(or_(
         bill.c.status.not_in(BILL_STATUSES),
         and_(bill.c.status == EMPTY, or_(bill.c.total_fen != 0, _deduction(bill.c.deduction_id))),
-        and_(bill.c.status != EMPTY, bill.c.total_fen == 0))))
+        and_(bill.c.status != EMPTY, bill.c.total_fen == 0)))
 
 
 def _status_expected(r: Row[Any]) -> str:

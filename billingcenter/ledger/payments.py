@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import attrs
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from billingcenter.errors import AmountMismatch, InvalidArgument, InvalidState, UnknownDeduction
@@ -43,9 +43,11 @@ from billingcenter.ledger.schema_billing import (
     OWED,
     POSTPAID,
     PREPAID,
+    RUNNING,
     SETTLED,
     balance_entry,
     bill,
+    bill_run,
     payment,
 )
 from billingcenter.ledger.semantics import repeat
@@ -119,6 +121,8 @@ class AccountStore:
             before = accounts.lock_payers(conn, [payer_id])[payer_id]
             changed = attrs.evolve(before, **{
                 k: v for k, v in attrs.asdict(settings).items() if v is not None})
+            if changed.kind != before.kind:
+                _no_bill_run_unfinished(conn)
             if changed.floor_fen > changed.threshold_fen:
                 raise InvalidArgument("the threshold must not be below the floor")
             accounts.save_payer(conn, before, changed, now)
@@ -227,3 +231,14 @@ def _bill_outcome(status: str, success: bool, deduction_id: str) -> str:
     if status not in (OWED, ARREARS):
         raise InvalidState(f"the bill of deduction {deduction_id!r} is {status}")
     return SETTLED if success else ARREARS
+
+
+def _no_bill_run_unfinished(conn: Connection) -> None:
+    """Refuse a payer's change of kind while a bill run is unfinished: its sums were
+    made for the kinds they saw (a charge paid from the balance while the payer was
+    prepaid must never reach a bill); after the run, the change is safe."""
+    running = conn.execute(select(func.min(bill_run.c.bill_date))
+                           .where(bill_run.c.status == RUNNING)).scalar()
+    if running is not None:
+        raise InvalidState(f"the bill run of {running} is not finished: change the payer's "
+                           "kind after it (billingcenter bill --date finishes it)")

@@ -8,7 +8,7 @@ the charges of its business days whatever the UTC time they were rated at.
 
 Filters (``ReportFilter``): ``first``/``last`` business days, both inclusive; payers,
 products and rule sets (any of the listed values); and what became of the charge:
-``billed`` (on a bill: ``bill_id <> 0``), ``prepaid`` (paid from a balance:
+``billed`` (on a bill: ``billingcenter.ledger.coverage``), ``prepaid`` (paid from a balance:
 ``entry_id <> 0``), ``open`` (neither: still to be billed or paid).
 
 ``report_rows`` runs one ``GROUP BY`` query ordered by the dimensions and streams its
@@ -24,11 +24,13 @@ from datetime import date
 from typing import Any
 
 import attrs
-from sqlalchemy import String, and_, func, select, type_coerce
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
+from billingcenter.ledger import coverage
 from billingcenter.ledger.coltypes import is_mysql
+from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.ledger.schema_rating import charge
 
 DIMENSIONS = ("payer", "product", "order", "rule_set", "day", "month")
@@ -92,11 +94,11 @@ def _conditions(where: ReportFilter) -> list[ColumnElement[bool]]:
         if values:
             conditions.append(column.in_(values))
     if where.settlement == BILLED:
-        conditions.append(charge.c.bill_id != 0)
+        conditions.append(coverage.billed())
     elif where.settlement == PREPAID:
         conditions.append(charge.c.entry_id != 0)
     elif where.settlement == OPEN:
-        conditions.append(and_(charge.c.bill_id == 0, charge.c.entry_id == 0))
+        conditions.append(coverage.waiting())
     return conditions
 
 
@@ -108,6 +110,9 @@ def report_query(by: Sequence[str], where: ReportFilter, dialect: Dialect) -> An
     query = select(*keys, func.count().label("charges"),
                    func.coalesce(func.sum(charge.c.amount_fen), 0).label("amount_fen"))
     conditions = _conditions(where)
+    if where.settlement in (BILLED, OPEN):  # what the payer's bills hold
+        query = query.select_from(charge.outerjoin(
+            payer_account, payer_account.c.payer_id == charge.c.payer_id))
     if conditions:
         query = query.where(*conditions)
     if keys:

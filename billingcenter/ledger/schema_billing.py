@@ -1,7 +1,7 @@
 """Tables of the ledger: payers, bills, balances, payments, service control, the outbox.
 
-Money moves by appending rows; a row that was billed is never changed except to be
-marked with the bill (or balance entry) that took it.
+Money moves by appending rows; a charge is never changed except to be marked with the
+balance entry that paid it.
 
 * ``payer_account``: one row per payer the billing center knows (registered by the
   bill run and by the first payment or setting that names it).  ``id`` is the unit a
@@ -16,17 +16,17 @@ marked with the bill (or balance entry) that took it.
   ``entry_key`` is unique (``topup:<serial>``, ``charge:<charge id>``,
   ``bill:<bill id>``), so nothing moves a balance twice.
 * ``bill`` / ``bill_line``: one bill per (payer, bill date); lines group its charges
-  by (order, product).  ``charge.bill_id`` names the bill that took a charge (0: not
-  billed); ``charge.entry_id`` the balance entry that paid a prepaid charge (0: none).
+  by (order, product).  A bill holds the payer's charges with ``id <= upto_id``, a day
+  before its date and no balance entry, that no earlier bill holds
+  (``billingcenter.ledger.coverage``): nothing is written to a charge when it is billed.
+  ``charge.entry_id`` names the balance entry that paid a prepaid charge (0: none).
   A bill that is owed has a ``deduction_id``, the idempotency key of its
   ``chargeAccount`` call.  Status: ``OWED`` (deduction asked), ``SETTLED``,
-  ``ARREARS`` (the deduction failed; unpaid), ``EMPTY`` (nothing to pay), and
-  ``BUILDING`` while a bill run is making it (no lines, totals 0; it becomes OWED or
-  EMPTY, or is deleted when no charge was left for it, when the run finishes).
-* ``bill_part``: partial sums of a bill run in progress: per (bill, mark range of
-  ``charge`` ids, order, product), the charges that range's pass marked with the bill.
-  The run turns a bill's parts into its lines and deletes them
-  (``billingcenter.ledger.bill_marks``).
+  ``ARREARS`` (the deduction failed; unpaid), ``EMPTY`` (nothing to pay).
+* ``bill_run`` / ``bill_part`` / ``bill_fence``: a bill run in progress: its bounds,
+  and its partial sums per (date, payer, range of charge ids, order, product), deleted
+  as the bills are written (``billingcenter.ledger.bills``); the fence makes the bound
+  exact (``billingcenter.ledger.fence``).
 * ``payment``: every ``payCallback`` as received (key ``serial``) with what it did.
 * ``service_event``: the history of service control: each STOP or REOPEN of a payer's
   order, why, and when.
@@ -69,7 +69,8 @@ OPEN, STOPPED = "OPEN", "STOPPED"
 STOP, REOPEN = "STOP", "REOPEN"
 # bill.status
 OWED, SETTLED, ARREARS, EMPTY = "OWED", "SETTLED", "ARREARS", "EMPTY"
-BUILDING = "BUILDING"  # a bill run is making it
+# bill_run.status
+RUNNING, DONE = "RUNNING", "DONE"
 # outbox.status
 PENDING, DELIVERED, DEAD = "PENDING", "DELIVERED", "DEAD"
 
@@ -87,6 +88,12 @@ payer_account = Table(
     Column("arrears_since", UtcDateTime(), nullable=True),
     Column("state_changed_at", UtcDateTime(), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # What the payer's bills cover (see ``bill.upto_id``): its latest bill's charge id
+    # bound and date (0 / NULL: never billed), and a charge id below which none of its
+    # charges is waiting for a bill (0: unknown; the bill run then looks from the start).
+    Column("billed_upto", BigInteger, nullable=False, server_default="0"),
+    Column("billed_before", Date, nullable=True),
+    Column("unbilled_from", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("payer_id"),
     Index(None, "kind", "payer_id"),  # the prepaid payers (rating's hook, the sweep)
     Index(None, "service_state"),  # the stopped payers (the arrears check)
@@ -124,6 +131,10 @@ bill = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("settled_at", UtcDateTime(), nullable=True),
     Column("run_id", String(64), nullable=False),
+    # The highest charge id its bill run could see (``bill_run.upto_id``): the bill
+    # holds the payer's charges with id <= upto_id, day < bill_date and no balance
+    # entry that no earlier bill of the payer holds.
+    Column("upto_id", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("payer_id", "bill_date"),
     UniqueConstraint("deduction_id"),
     Index(None, "bill_date", "status"),
@@ -146,21 +157,51 @@ bill_line = Table(
     **TABLE_OPTIONS,
 )
 
-# Clustered by bill: a bill's parts are read together; no auto-increment, so parallel
-# mark passes never queue on a table lock.  One row per pass and line: a range can
-# never add the same line of a bill twice.
+# The partial sums of a bill run in progress: per (date, payer, range of charge ids,
+# order, product), the unbilled charges of that range.  Clustered by (date, payer): the
+# finish of a chunk of payers reads its parts together.  No auto-increment, so parallel
+# sum passes never queue on a table lock; a range can never add the same sum twice.
 bill_part = Table(
     "bill_part",
     metadata,
-    Column("bill_id", BigInteger, nullable=False),
-    Column("chunk", Integer, nullable=False),  # the mark range (job_claim chunk)
+    Column("bill_date", Date, nullable=False),
+    Column("payer_id", Key(KEY_MAX), nullable=False),
+    Column("chunk", Integer, nullable=False),  # the id range (job_claim chunk)
     Column("order_id", Key(KEY_MAX), nullable=False),
     Column("product_code", Key(TEXT_MAX), nullable=False),
     Column("charges", Integer, nullable=False),
     Column("amount_fen", BigInteger, nullable=False),
     Column("first_day", Date, nullable=False),
     Column("last_day", Date, nullable=False),
-    PrimaryKeyConstraint("bill_id", "chunk", "order_id", "product_code"),
+    PrimaryKeyConstraint("bill_date", "payer_id", "chunk", "order_id", "product_code"),
+    **TABLE_OPTIONS,
+)
+
+# One row per bill date run: the charge ids it bills (``start_id``..``upto_id``, fixed
+# when it begins, under the fence) and where its payers' unbilled charges begin after
+# it (``carry_id``).  One run at a time is RUNNING; a DONE date is never billed again.
+bill_run = Table(
+    "bill_run",
+    metadata,
+    Column("bill_date", Date, primary_key=True, autoincrement=False),
+    Column("upto_id", BigInteger, nullable=False),
+    Column("start_id", BigInteger, nullable=False),
+    Column("carry_id", BigInteger, nullable=False),
+    Column("covered_upto", BigInteger, nullable=False),  # see ledger.bills.plan_run
+    Column("status", String(STATUS_MAX), nullable=False),  # RUNNING, DONE
+    Column("run_id", String(64), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    **TABLE_OPTIONS,
+)
+
+# One row (id 1).  Every transaction that inserts charges holds it in share mode; a
+# bill run takes it exclusively to read the highest charge id, so that every charge
+# with a lower id is committed (``billingcenter.ledger.fence``).
+bill_fence = Table(
+    "bill_fence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
     **TABLE_OPTIONS,
 )
 

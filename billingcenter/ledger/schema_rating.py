@@ -63,9 +63,8 @@ charge = Table(
     Column("explanation", Text, nullable=False),  # JSON object
     Column("rated_at", UtcDateTime(), nullable=False),
     Column("run_id", String(RUN_ID_MAX), nullable=False),
-    # The bill that took the charge (0: not billed yet) and the balance entry that paid
-    # it (0: none; prepaid payers); set once (billingcenter.ledger.schema_billing).
-    Column("bill_id", BigInteger, nullable=False, server_default="0"),
+    # The balance entry that paid it (0: none; prepaid payers), set once.  Which bill
+    # holds a charge follows from its id and day (billingcenter.ledger.schema_billing).
     Column("entry_id", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("kind", "source_key"),
     Index(None, "payer_id", "day"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -173,8 +173,8 @@ class TestRerunsAndLateCharges:
         run(engine)
         before = (bills(engine), marks(engine), messages(engine))
         again = run(engine, owner="other")
-        assert (again.bills, again.messages, again.run.chunks, again.run.skipped) == (
-            0, 0, 0, 3)
+        assert (again.bills, again.messages, again.run.chunks, again.done_before) == (
+            0, 0, 0, True)
         assert (bills(engine), marks(engine), messages(engine)) == before
 
     def test_a_late_charge_goes_on_the_next_bill(self, engine):
@@ -193,14 +193,20 @@ class TestRerunsAndLateCharges:
         assert marks(engine)[late] == january.id
         check_invariants(engine)
 
-    def test_a_payer_registered_later_is_billed_by_a_rerun(self, engine):
-        """A rerun looks again at chunks where payers were registered since."""
+    def test_a_done_date_is_final_a_later_payer_waits_for_the_next_date(self, engine):
+        """A rerun of a done date bills nothing: a payer whose first charge was rated
+        after the run is billed on the next date, with nothing lost."""
         month(engine, "p-1", "o-1", date(2026, 11, 28), 3, 100)
         run(engine)
-        add_charge(engine, "p-2", "o-2", date(2026, 11, 29), 70)
+        late = add_charge(engine, "p-2", "o-2", date(2026, 11, 29), 70)
         again = run(engine, owner="again", clock=Clock(support.RUN_AT + timedelta(hours=1)))
-        assert (again.registered, again.bills) == (1, 1)
-        assert bills(engine)[("p-2", BILL_DATE)].total_fen == 70
+        assert (again.done_before, again.registered, again.bills) == (True, 0, 0)
+        assert "billed before" in describe(again)
+        assert ("p-2", BILL_DATE) not in bills(engine)
+        later = run(engine, date(2027, 1, 1), clock=Clock(datetime(2027, 1, 1, 3, tzinfo=UTC)))
+        assert later.bills == 1
+        held = bills(engine)[("p-2", date(2027, 1, 1))]
+        assert held.total_fen == 70 and marks(engine)[late] == held.id
         check_invariants(engine)
 
 

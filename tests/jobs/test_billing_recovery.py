@@ -16,12 +16,10 @@ import sqlalchemy as sa
 
 from billingcenter.jobs.billing import run_bills
 from billingcenter.jobs.claims import retrying
-from billingcenter.ledger import bill_marks
 from billingcenter.ledger import bills as ledger_bills
-from billingcenter.ledger.bill_marks import MarkPass
-from billingcenter.ledger.bills import DueRule, bill_chunk
+from billingcenter.ledger.bills import DueRule, finish_chunk
 from billingcenter.ledger.engine import create_engine
-from billingcenter.ledger.schema_billing import bill
+from billingcenter.ledger.schema_billing import bill, bill_run
 from billingcenter.ledger.schema_rating import charge
 from tests.jobs import billing_support as support
 from tests.jobs.billing_support import (
@@ -79,7 +77,7 @@ class TestCrashes:
         with pytest.raises(Crash):
             run_bills(engine, BILL_DATE, SETTINGS, "me", Clock(), stop=stop)
         assert len(totals(engine)) == 4  # two chunks of two payers
-        assert len(support.building(engine)) == 5  # opened and marked, not finished
+        assert support.select_all(engine, sa.select(bill_run.c.status)) == [("RUNNING",)]
         again = run_bills(engine, BILL_DATE, SETTINGS, "other", Clock())
         assert (again.bills, again.run.skipped) == (5, 2)
         assert totals(engine) == expected()
@@ -87,22 +85,22 @@ class TestCrashes:
         check_invariants(engine)
 
     def test_a_crash_inside_a_chunk_undoes_the_chunk(self, engine, monkeypatch):
-        """A failure before the chunk commits leaves no bill, mark or message of it; the
+        """A failure before the chunk commits leaves no bill, bound or message of it; the
         claim is taken back at once by the same owner, by another after stale_after."""
         payers(engine)
-        real = ledger_bills.enqueue
+        real = ledger_bills._queue_deductions
         calls = []
 
-        def failing(conn, messages, now):
+        def failing(conn, bill_ids, now):
             calls.append(1)
             if len(calls) == 2:
                 raise Crash()
-            return real(conn, messages, now)
+            return real(conn, bill_ids, now)
 
-        monkeypatch.setattr(ledger_bills, "enqueue", failing)
+        monkeypatch.setattr(ledger_bills, "_queue_deductions", failing)
         with pytest.raises(Crash):
             run_bills(engine, BILL_DATE, SETTINGS, "me", Clock())
-        monkeypatch.setattr(ledger_bills, "enqueue", real)
+        monkeypatch.setattr(ledger_bills, "_queue_deductions", real)
         assert len(totals(engine)) == 2
         assert claims(engine) == [(0, "done"), (1, "running")]
         held = run_bills(engine, BILL_DATE, SETTINGS, "other", Clock())
@@ -117,7 +115,8 @@ class TestCrashes:
     def test_the_same_owner_takes_its_chunk_back_at_once(self, engine, monkeypatch):
         """After a restart under the same owner name the running chunk is redone now."""
         payers(engine, 2)
-        monkeypatch.setattr(ledger_bills, "enqueue", lambda *a: (_ for _ in ()).throw(Crash()))
+        monkeypatch.setattr(ledger_bills, "_queue_deductions",
+                            lambda *a: (_ for _ in ()).throw(Crash()))
         with pytest.raises(Crash):
             run_bills(engine, BILL_DATE, SETTINGS, "me", Clock())
         monkeypatch.undo()
@@ -155,11 +154,13 @@ class TestConcurrentRuns:
         """Even with the claims bypassed, two transactions finishing one chunk bill it once
         (on MariaDB one may meet a deadlock; run again, it finds the bills made)."""
         payers(engine, 4)
+        due = DueRule(BILL_DATE, 1)
         with engine.begin() as conn:
-            ledger_bills.register_payers(conn, BILL_DATE, support.RUN_AT)
-            ledger_bills.open_bills(conn, DueRule(BILL_DATE, 1), support.RUN_AT, "open")
-            newest = bill_marks.newest_building(conn, BILL_DATE)
-            bill_marks.mark_range(conn, MarkPass(BILL_DATE, 0, 1, 1000, 0, newest))
+            ledger_bills.insert_run(conn, BILL_DATE, 1000, "run", support.RUN_AT)
+            run = ledger_bills.find_run(conn, BILL_DATE)
+            ledger_bills.register_payers(conn, run, support.RUN_AT)
+            run = ledger_bills.plan_run(conn, run, due)
+            ledger_bills.sum_range(conn, run, 0, run.start_id, run.upto_id)
         barrier = threading.Barrier(2)
         made = {}
 
@@ -170,7 +171,7 @@ class TestConcurrentRuns:
 
                 def work():
                     with own.begin() as conn:
-                        return bill_chunk(conn, BILL_DATE, 0, 100, support.RUN_AT)
+                        return finish_chunk(conn, run, due, 0, 100, support.RUN_AT)
 
                 made[run_id] = retrying(work)  # as the job does: a deadlock is run again
             finally:
@@ -183,7 +184,8 @@ class TestConcurrentRuns:
             thread.join()
         assert sorted(m.bills for m in made.values()) == [0, 4]
         assert totals(engine) == expected(4)
-        assert support.building(engine) == []
+        with engine.begin() as conn:
+            ledger_bills.close_run(conn, run, support.RUN_AT)
         check_invariants(engine)
 
 
@@ -214,8 +216,7 @@ class TestKilledProcess:
         with engine.connect() as conn:
             while child.poll() is None and time.monotonic() < deadline:
                 conn.begin()  # BEGIN IMMEDIATE: the child waits at its next chunk
-                at_kill = conn.execute(sa.select(sa.func.count()).select_from(bill).where(
-                    bill.c.status != "BUILDING")).scalar_one()
+                at_kill = conn.execute(sa.select(sa.func.count()).select_from(bill)).scalar_one()
                 if at_kill:
                     child.send_signal(signal.SIGKILL)
                     child.wait()

@@ -12,6 +12,7 @@ from billingcenter.config import RatingSettings
 from billingcenter.jobs.daily import day_differences, rate_day_job
 from billingcenter.jobs.late import LATE_MARGIN, Difference
 from billingcenter.jobs.timer import DayRater, RatingTimer
+from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.ledger.schema_rating import charge, job_claim
 from billingcenter.model import StateKind
 from tests.jobs import rating_support as support
@@ -130,17 +131,24 @@ class TestLateFacts:
         (found,) = day_differences(engine, book(), DAY, TZ, 5)
         assert (found.order_id, found.stored_fen, found.current_fen) == ("pc2-a", 105, 280)
 
-    def test_differences_name_the_bill_that_took_the_charge(self, engine):
-        """A charge already billed is listed with its bill, for the operator's credit."""
+    def test_differences_say_whether_the_charge_is_billed(self, engine):
+        """A charge already on a bill is listed as billed, for the operator's credit."""
         facts = Facts(engine)
         orders(facts)
         run(engine)
         with engine.begin() as conn:
-            conn.execute(sa.update(charge).where(charge.c.source_key == "crm-1" + KEY)
-                         .values(bill_id=42))
+            stored = conn.execute(sa.select(charge.c.id, charge.c.payer_id).where(
+                charge.c.source_key == "crm-1" + KEY)).one()
+            conn.execute(payer_account.insert().values(
+                payer_id=stored.payer_id, kind="POSTPAID", balance_fen=0, floor_fen=0,
+                threshold_fen=0, service_state="OPEN", updated_at=LATER,
+                billed_upto=stored.id, billed_before=DAY + timedelta(days=1)))
         facts.event("crm-1", StateKind.CANCELLED, "2026-11-09T08:00:00", recorded=LATER)
-        assert [(d.order_id, d.over_fen, d.bill_id)
-                for d in day_differences(engine, book(), DAY, TZ, 2)] == [("crm-1", 300, 42)]
+        assert [(d.order_id, d.over_fen, d.billed)
+                for d in day_differences(engine, book(), DAY, TZ, 2)] == [("crm-1", 300, True)]
+        facts.event("pc2-a", StateKind.CANCELLED, "2026-11-09T08:00:00", recorded=LATER)
+        assert {(d.order_id, d.billed) for d in day_differences(engine, book(), DAY, TZ, 2)} == {
+            ("crm-1", True), ("pc2-a", False)}  # payer "pa" has never been billed
 
 
 class TestLookback:
