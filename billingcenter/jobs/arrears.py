@@ -29,11 +29,11 @@ from typing import Any
 import attrs
 from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
-from twisted.application import service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from billingcenter.jobs.periodic import Periodic
 from billingcenter.ledger import coverage, transact
 from billingcenter.ledger.payments import AccountStore
 from billingcenter.ledger.schema_billing import (
@@ -100,54 +100,37 @@ def candidates(conn: Connection, store: AccountStore, now: datetime) -> list[str
     return sorted(found)
 
 
-class ArrearsTimer(service.Service):
-    """Runs the arrears check every ``interval`` seconds in the daemon."""
+class ArrearsTimer(Periodic):
+    """Runs the arrears check every ``interval`` seconds in the daemon.
+
+    ``run_check(now)`` runs ``check`` off the reactor thread; a non-positive
+    ``interval`` disables the timer.  Stopping waits for a check in progress.
+    """
 
     def __init__(self, reactor: Any, clock: Clock, interval: float,
                  run_check: Callable[[datetime], Deferred[CheckSummary]]) -> None:
-        self._reactor = reactor
-        self._clock = clock
+        super().__init__(reactor, clock)
         self._interval = interval
         self._run_check = run_check
-        self._call: Any = None
-        self._running: Deferred[Any] | None = None
 
-    def startService(self) -> None:
-        """Check now, then every interval (a non-positive interval disables the timer)."""
-        super().startService()
+    def _enabled(self) -> bool:
         if self._interval <= 0:
             log.info("arrears timer disabled ([arrears] interval <= 0)")
-            return
-        self._call = self._reactor.callLater(0, self._tick)
+        return self._interval > 0
 
-    def stopService(self) -> Deferred[Any] | None:
-        """Cancel the next tick; a check in progress is waited for."""
-        super().stopService()
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
-        return self._running
+    def _run(self, now: datetime) -> Deferred[CheckSummary]:
+        return self._run_check(now)
 
-    def _tick(self) -> None:
-        self._call = None
-        running = self._run_check(self._clock())
-        self._running = running
-        running.addCallbacks(self._done, self._failed)
-        running.addBoth(self._next)
-
-    def _done(self, summary: CheckSummary) -> None:
+    def _succeeded(self, summary: CheckSummary, now: datetime) -> float:
         if summary.stopped or summary.reopened or summary.charges:
             log.info("arrears check: {payers} payers, {stopped} stopped, {reopened} "
                      "reopened, {notices} notices, {charges} prepaid charges paid "
                      "({fen} fen)", payers=summary.payers, stopped=summary.stopped,
                      reopened=summary.reopened, notices=summary.notices,
                      charges=summary.charges, fen=summary.amount_fen)
+        return self._interval
 
-    def _failed(self, failure: Failure) -> None:
+    def _failed(self, failure: Failure, now: datetime) -> float:
         log.failure("arrears check failed; trying again in {interval} s", failure,
                     interval=self._interval)
-
-    def _next(self, _: object) -> None:
-        self._running = None
-        if self.running:
-            self._call = self._reactor.callLater(self._interval, self._tick)
+        return self._interval

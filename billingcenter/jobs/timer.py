@@ -1,16 +1,17 @@
 """Rating inside the daemon: each business day is rated ``delay`` seconds after it closes.
 
-``RatingTimer`` is a Twisted service.  When it starts, and then each time a business
-day closes (midnight in the business time zone) plus ``[rating] delay``, it runs
-``run_day`` for the latest closed day and the ``lookback`` days before it
-(``[rating] lookback``), oldest first: ``run_day`` rates one day (the daily and the
-per-use job) in the database thread pool and fires with the summaries, which are
-logged.  Rerunning a rated day is cheap and charges nothing twice, so the lookback days
-pick up what arrived late (usage records, orders, state events, account changes) and
-what a failed or interrupted run left.  Stored charges a rerun finds the current
-history prices otherwise are logged as a warning (they are never changed: see
-``billingcenter.jobs.late``).  A failure is logged and the same days are tried again
-after ``retry_after``.  Runs never overlap.
+``RatingTimer`` is a Twisted service (a ``billingcenter.jobs.periodic.DailyTimer``).
+When it starts, and then each time a business day closes (midnight in the business
+time zone) plus ``[rating] delay``, it runs ``run_day`` for the latest closed day and
+the ``lookback`` days before it (``[rating] lookback``), oldest first: ``run_day``
+rates one day (the daily and the per-use job) in the database thread pool and fires
+with the summaries, which are logged.  Rerunning a rated day is cheap and charges
+nothing twice, so the lookback days pick up what arrived late (usage records, orders,
+state events, account changes) and what a failed or interrupted run left.  Stored
+charges a rerun finds the current history prices otherwise are logged as a warning
+(they are never changed: see ``billingcenter.jobs.late``).  A failure is logged and
+the same days are tried again after ``retry_after`` (at the latest when the next day is
+due).  Runs never overlap.
 
 ``DayRater`` is the blocking ``run_day`` body: both jobs of one day with the rule book
 published at the time of the run.  Stopping the service asks a running ``DayRater`` to
@@ -22,17 +23,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from itertools import chain
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from twisted.application import service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from billingcenter.jobs.claims import Clock, RunSummary
 from billingcenter.jobs.daily import rate_day_job
+from billingcenter.jobs.periodic import DailyTimer, DueSettings
 from billingcenter.jobs.usage import rate_usage_job
 from billingcenter.rating.days import business_day, day_bounds
 from billingcenter.rating.model import RuleBook
@@ -44,16 +46,10 @@ DEFAULT_RETRY_AFTER = timedelta(minutes=15)
 RunDay = Callable[[date], "Deferred[Sequence[RunSummary]]"]
 
 
-class TimerSettings(Protocol):
-    """What the timer reads of ``[rating]`` (``billingcenter.config.RatingSettings``)."""
-
-    @property
-    def enabled(self) -> bool:
-        """Whether the daemon rates days at all."""
-
-    @property
-    def delay(self) -> int:
-        """Seconds after a business day closes before it is rated."""
+class TimerSettings(DueSettings, Protocol):
+    """What the timer reads of ``[rating]`` (``billingcenter.config.RatingSettings``):
+    ``enabled``, and ``delay``, the seconds after a business day closes before it is
+    rated."""
 
 
 class DayRater:
@@ -88,7 +84,7 @@ class DayRater:
         return found
 
 
-class RatingTimer(service.Service):
+class RatingTimer(DailyTimer):
     """Rates each closed business day in the daemon (see the module doc)."""
 
     def __init__(
@@ -102,76 +98,26 @@ class RatingTimer(service.Service):
         retry_after: timedelta = DEFAULT_RETRY_AFTER,
         on_stop: Callable[[], None] | None = None,
     ) -> None:
-        self._reactor = reactor
-        self._clock = clock
-        self._settings = settings
-        self._delay = timedelta(seconds=settings.delay)
-        self._tz = tz
-        self._run_day = run_day
-        self._lookback = lookback
-        self._retry_after = retry_after
-        self._on_stop = on_stop
-        self._call: Any = None
-        self._running: Deferred[Any] | None = None
+        super().__init__(reactor, clock, settings, tz, run_day, lookback, retry_after, on_stop)
 
     def due_days(self, now: datetime) -> list[date]:
         """The days a tick at ``now`` rates: the latest due one and ``lookback`` before it."""
-        latest = business_day(now - self._delay, self._tz) - timedelta(days=1)
-        return [latest - timedelta(days=n) for n in range(self._lookback, -1, -1)]
+        return self.due_dates(now)
 
     def due_at(self, day: date) -> datetime:
         """When ``day`` becomes due: its end plus the delay."""
         return day_bounds(day, self._tz)[1] + self._delay
 
-    def startService(self) -> None:
-        """Rate the days due now, then wait for the next one (unless disabled)."""
-        super().startService()
+    def _latest_due(self, now: datetime) -> date:
+        return business_day(now - self._delay, self._tz) - timedelta(days=1)
+
+    def _enabled(self) -> bool:
         if not self._settings.enabled:
             log.info("rating timer disabled ([rating] enabled = false)")
-            return
-        self._schedule(self._clock())
+        return self._settings.enabled
 
-    def stopService(self) -> Deferred[Any] | None:
-        """Cancel the next tick; a run in progress stops after its chunk and is waited for."""
-        super().stopService()
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
-        if self._running is None:
-            return None
-        if self._on_stop is not None:
-            self._on_stop()
-        return self._running
-
-    def _schedule(self, when: datetime) -> None:
-        seconds = max(0.0, (when - self._clock()).total_seconds())
-        self._call = self._reactor.callLater(seconds, self._tick)
-
-    def _tick(self) -> None:
-        self._call = None
-        now = self._clock()
-        days = self.due_days(now)
-        running = self._run(days)
-        self._running = running
-        running.addCallback(self._succeeded, days[-1])
-        running.addErrback(self._failed, days[-1])
-        running.addBoth(self._finished)
-
-    def _run(self, days: Sequence[date]) -> Deferred[Any]:
-        """Rate ``days`` one after the other; the chain fires with all their summaries."""
-        found: list[RunSummary] = []
-        chain: Deferred[Any] = succeed(None)
-        for day in days:
-            chain.addCallback(self._run_one, day, found)
-        return chain.addCallback(lambda _: found)
-
-    def _run_one(self, _: object, day: date, found: list[RunSummary]) -> Deferred[None]:
-        if not self.running:  # stopped: no further day
-            return succeed(None)
-        return self._run_day(day).addCallback(found.extend)
-
-    def _succeeded(self, summaries: Sequence[RunSummary], latest: date) -> None:
-        for summary in summaries:
+    def _report(self, results: Sequence[Sequence[RunSummary]]) -> None:
+        for summary in chain.from_iterable(results):
             log.info(
                 "rated {day} {job}: {chunks} of {planned} chunks, {seen} looked at, "
                 "{charges} charges, {fen} fen, {errors} without a rule, {seconds:.1f} s"
@@ -190,15 +136,7 @@ class RatingTimer(service.Service):
                     differences=summary.differences, over=summary.over_fen,
                     under=summary.under_fen,
                 )
-        if self.running:  # the next day; at once if it became due during this run
-            self._schedule(self.due_at(latest + timedelta(days=1)))
 
-    def _failed(self, failure: Failure, latest: date) -> None:
-        retry = min(self._clock() + self._retry_after, self.due_at(latest + timedelta(days=1)))
+    def _report_failure(self, failure: Failure, latest: date, retry: datetime) -> None:
         log.failure("rating up to {day} failed; trying again at {retry}", failure,
                     day=latest.isoformat(), retry=retry.isoformat())
-        if self.running:
-            self._schedule(retry)
-
-    def _finished(self, _: object) -> None:
-        self._running = None
