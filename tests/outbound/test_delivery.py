@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
+from sqlalchemy import update
 
 from billingcenter.hessian import HessianObject
 from billingcenter.ledger import outbox
 from billingcenter.ledger.schema_billing import DEAD, DELIVERED, PENDING
+from billingcenter.ledger.schema_billing import outbox as table
 from tests.outbound.support import (
     CREATED_MS,
     FAST,
@@ -136,6 +140,20 @@ class TestDeliverer:
         assert sum(shares) == 120 and min(shares) > 0
         owners = {r.lease_owner.split("/")[0] for r in rows(engine).values()}
         assert owners == {"A", "B"}
+
+    def test_purges_old_delivered_messages(self, rt, engine, account):
+        """A running deliverer deletes the messages delivered more than keep_delivered
+        days ago, and only those."""
+        add(engine, deduction(1), deduction(2))
+        old = now() - timedelta(days=31)
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.message_key == "DED-P1-20260101")
+                         .values(status=DELIVERED, next_attempt_at=old, delivered_at=old))
+        with delivering(rt, engine, remotes_for(account.url),
+                        attrs.evolve(FAST, keep_delivered=30)) as deliverer:
+            wait_for(lambda: list(statuses(engine).items()) == [("DED-P2-20260101", DELIVERED)])
+        assert deliverer.purger.purged == 1
+        assert account.fake.repeats() == {"DED-P2-20260101": 1}
 
 
 def _gaps(times):
