@@ -89,6 +89,7 @@ class OutboxSettings:
     backoff_initial: float = 2.0  # seconds before the first retry, doubled each time
     backoff_max: float = 600.0  # longest wait between two attempts
     lease: int = 120  # seconds a poller holds messages before another may take them
+    keep_delivered: int = 30  # days a DELIVERED message is kept, then purged (0: forever)
 
 
 @attrs.frozen
@@ -267,6 +268,7 @@ def _outbox(parser: configparser.ConfigParser) -> OutboxSettings:
         backoff_initial=_seconds(parser, "outbox", "backoff_initial", 2.0),
         backoff_max=_seconds(parser, "outbox", "backoff_max", 600.0),
         lease=_int(parser, "outbox", "lease", 120),
+        keep_delivered=_count(parser, "outbox", "keep_delivered", 30),
     )
 
 

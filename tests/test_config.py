@@ -27,6 +27,7 @@ class TestLoadConfig:
         assert config.max_body == 1048576
         assert config.limits.max_future == timedelta(days=1)
         assert config.rating.lookback == load_config(None).rating.lookback == 7
+        assert config.outbox.keep_delivered == load_config(None).outbox.keep_delivered == 30
 
     def test_callers_and_paths(self, tmp_path):
         """Caller sections are read; relative paths are relative to the file."""
@@ -47,6 +48,7 @@ class TestLoadConfig:
         ("[caller:x]\npassword_hash = h\n", "methods lists nothing"),
         ("[server\n", "config file"),
         ("[rating]\nlookback = -1\n", "lookback must not be negative"),
+        ("[outbox]\nkeep_delivered = -1\n", "keep_delivered must not be negative"),
     ])
     def test_bad_values(self, tmp_path, text, message):
         """A bad key is a ConfigError naming it."""

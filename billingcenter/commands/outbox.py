@@ -9,6 +9,11 @@
   with ``--until-empty`` it stops once nothing is due (messages waiting for a retry
   stay ``PENDING``), otherwise at Ctrl-C.  Prints delivered and failed counts and
   the rate.  Exit 0, or 1 when some calls failed, 2 bad usage, 3 database unreachable.
+* ``outbox purge [--older-than DAYS]``: delete the ``DELIVERED`` messages delivered
+  more than DAYS days ago (default ``[outbox] keep_delivered``; 0 with the default
+  purges nothing), in short transactions of a few hundred rows; prints how many went.
+  ``PENDING`` and ``DEAD`` messages are never purged.  Exit 0, 2 bad usage (nothing
+  changed), 3 database unreachable.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import argparse
 import os
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,6 +39,7 @@ from billingcenter.outbound.delivery import DeliveryStats
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 STATUSES = (PENDING, DELIVERED, DEAD)
+MAX_DAYS = 36_500  # --older-than: a century at most (keeps the cutoff a valid date)
 
 
 def _now() -> datetime:
@@ -42,8 +48,8 @@ def _now() -> datetime:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``outbox`` and its actions ``list``, ``retry``, ``deliver``."""
-    parser = subparsers.add_parser("outbox", help="outbound calls: list, retry, deliver")
+    """Add ``outbox`` and its actions ``list``, ``retry``, ``deliver``, ``purge``."""
+    parser = subparsers.add_parser("outbox", help="outbound calls: list, retry, deliver, purge")
     actions = parser.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="the newest outbox messages")
     listing.add_argument("--status", choices=STATUSES, type=str.upper)
@@ -60,7 +66,11 @@ def register(subparsers: Any) -> None:
     deliver.add_argument("--batch", type=int, metavar="N", help="messages leased at once")
     deliver.add_argument("--owner", help="lease owner name (default host:pid)")
     deliver.set_defaults(func=cmd_deliver)
-    for action in (listing, retry, deliver):
+    purge = actions.add_parser("purge", help="delete DELIVERED messages older than DAYS days")
+    purge.add_argument("--older-than", type=_days, metavar="DAYS",
+                       help="days since delivery (default: [outbox] keep_delivered)")
+    purge.set_defaults(func=cmd_purge)
+    for action in (listing, retry, deliver, purge):
         add_database_options(action)
 
 
@@ -121,6 +131,36 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         return EXIT_FAILED if stats.failed else 0
 
     return _with_database(args, work, config, config.outbox.concurrency + 2)
+
+
+def _days(text: str) -> int:
+    """A whole number of days, 0 or more (``--older-than``)."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of days, got {text!r}") from None
+    if not 0 <= days <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_DAYS} days, got {days}")
+    return days
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete the messages delivered more than DAYS days ago; print how many went."""
+    config = config_of(args)
+    days = args.older_than if args.older_than is not None else config.outbox.keep_delivered
+    if days == 0 and args.older_than is None:
+        print("0 message(s) purged: [outbox] keep_delivered = 0 keeps delivered messages "
+              "forever (give --older-than DAYS)")
+        return 0
+
+    def work(engine: Engine) -> int:
+        before = _now() - timedelta(days=days)
+        purged = outbox.purge_all(engine, before)
+        print(f"{purged} message(s) purged: DELIVERED before {_iso(before)}")
+        return 0
+
+    return _with_database(args, work, config)
 
 
 def run_deliverer(engine: Engine, config: Config, owner: str, until_empty: bool

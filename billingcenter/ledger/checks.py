@@ -18,7 +18,9 @@ was found.  The invariants, by kind (``billingcenter.ledger.invariants``):
   EMPTY bill, a known status), ``bill_deduction_missing`` (OWED and ARREARS bills have a
   deduction id; SETTLED ones too unless settled from the balance),
   ``deduction_outbox`` (a deduction id has exactly one ``chargeAccount`` message to
-  the account system with that key), ``outbox_unknown_deduction`` (no ``chargeAccount``
+  the account system with that key; once a ``payCallback`` named the deduction the
+  message may be gone: delivered messages are purged after ``[outbox] keep_delivered``
+  days), ``outbox_unknown_deduction`` (no ``chargeAccount``
   message for a deduction no bill has);
 * payments: ``settled_unpaid`` (a SETTLED bill has a SUCCESS payment of its deduction
   or a ``bill:<id>`` balance entry), ``bill_paid_twice`` (not more than one of those),

@@ -84,7 +84,10 @@ def _deduction_missing(dialect: Dialect) -> Any:
 
 def _deduction_outbox(dialect: Dialect) -> Any:
     joined = bill.outerjoin(outbox, outbox.c.message_key == bill.c.deduction_id)
-    wrong = or_(outbox.c.id.is_(None), outbox.c.method != CHARGE_ACCOUNT,
+    # A payment naming the deduction proves the call was delivered; its DELIVERED
+    # message may have been purged since ([outbox] keep_delivered).
+    answered = exists().where(payment.c.deduction_id == bill.c.deduction_id)
+    wrong = or_(and_(outbox.c.id.is_(None), ~answered), outbox.c.method != CHARGE_ACCOUNT,
                 outbox.c.target != ACCOUNT)
     return (select(bill.c.id, bill.c.deduction_id, outbox.c.id.label("message"),
                    outbox.c.method, outbox.c.target)
@@ -106,7 +109,8 @@ BILL_CHECKS = (
     Check("bill_deduction_missing", "an owed, arrears or settled bill has a deduction id "
           "(a settled one unless settled from the balance)", _deduction_missing,
           lambda r: ((("bill", r.id),), "a deduction id", f"{r.status} without one")),
-    Check("deduction_outbox", "a deduction has its chargeAccount message to the account system",
+    Check("deduction_outbox", "a deduction has its chargeAccount message to the account system "
+          "(once paid or failed, its delivered message may have been purged)",
           _deduction_outbox,
           lambda r: ((("bill", r.id), ("deduction", r.deduction_id)),
                      f"{CHARGE_ACCOUNT} to {ACCOUNT}",

@@ -27,6 +27,16 @@ functions below, each one short transaction, set-based:
   exponential backoff, or ``DEAD`` once ``attempts`` reaches ``max_attempts``.
 * ``release``: give leased messages back untouched (not attempted).
 * ``list_messages``, ``counts``, ``retry`` (``DEAD`` or waiting ``PENDING`` -> due now).
+* ``purge``: delete up to ``limit`` ``DELIVERED`` messages delivered before a cutoff
+  (``[outbox] keep_delivered`` days ago), one short transaction that locks only the
+  rows it deletes; ``purge_all`` repeats it until none is left.  ``PENDING`` and
+  ``DEAD`` messages are never purged.
+
+Once a message is purged its key is free again: ``enqueue`` of the same key would
+queue the call anew, and the remote would see a repeat of an id it already acted on.
+So a caller never relies on the outbox to refuse a key it queued long ago; it enqueues
+only from a state change of its own that happens once (a bill leaving ``BUILDING``
+queues its deduction; a service event, with its new id, its notice).
 """
 
 from __future__ import annotations
@@ -354,3 +364,41 @@ def retry(engine: Engine, now: datetime, ids: Sequence[int] = (), dead: bool = F
         return changed
 
     return transact.write(engine, work)
+
+
+PURGE_BATCH = 500  # rows deleted per purge transaction
+
+
+def purge(engine: Engine, before: datetime, limit: int = PURGE_BATCH) -> int:
+    """Delete up to ``limit`` messages delivered before ``before`` (one short transaction);
+    how many went."""
+    def work(conn: Connection) -> int:
+        # A plain read finds them (no locks); the DELETE names their ids and re-checks,
+        # so it locks those rows only.  Delivered rows were due before they were
+        # delivered: the (status, next_attempt_at) index finds them without a scan.
+        ids = list(conn.execute(
+            select(outbox.c.id).where(*_purgeable(before))
+            .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)
+        ).scalars())
+        if not ids:
+            return 0
+        return int(conn.execute(
+            outbox.delete().where(outbox.c.id.in_(ids), *_purgeable(before))
+        ).rowcount)
+
+    return transact.write(engine, work)
+
+
+def purge_all(engine: Engine, before: datetime, limit: int = PURGE_BATCH) -> int:
+    """``purge`` batch after batch until a batch finds fewer than ``limit``; how many went."""
+    purged = 0
+    while True:
+        found = purge(engine, before, limit)
+        purged += found
+        if found < limit:
+            return purged
+
+
+def _purgeable(before: datetime) -> tuple[Any, ...]:
+    return (outbox.c.status == DELIVERED, outbox.c.next_attempt_at < before,
+            outbox.c.delivered_at < before)

@@ -24,6 +24,10 @@ same order).  A deliverer that dies holding leases only delays those messages un
 ``lease`` seconds have passed; then any deliverer takes them again, so a remote may
 receive a call twice and must act once per id.  Stopping the service waits for the
 calls in flight and settles them.
+
+While it runs it also purges ``DELIVERED`` messages older than ``[outbox]
+keep_delivered`` days, in small batches about once a minute
+(``billingcenter.outbound.purge``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from billingcenter.ledger import outbox
 from billingcenter.ledger.outbox import ACCOUNT, Backoff, Leased, Outcome, Settled
 from billingcenter.outbound.client import HessianClient
 from billingcenter.outbound.messages import BadMessage, call_arguments
+from billingcenter.outbound.purge import Purger
 
 log = Logger()
 
@@ -132,6 +137,7 @@ class Deliverer(service.Service):
         self._wake_call: Any = None
         self._skip: set[str] = set()
         self._waiters: list[Deferred[DeliveryStats]] = []
+        self.purger = Purger(engine, run, settings.keep_delivered, clock, reactor)
 
     # ------------------------------------------------------------------ service
 
@@ -143,6 +149,7 @@ class Deliverer(service.Service):
             return
         self.stats = DeliveryStats()
         self._may_lease = True
+        self.purger.start()
         self._pump()
 
     def stopService(self) -> Deferred[Any]:
@@ -153,6 +160,8 @@ class Deliverer(service.Service):
         self._wake_call = None
         done = self.idle()
         self._pump()
+        purged = self.purger.stop()
+        done.addBoth(lambda result: purged.addBoth(lambda _: result))
         if self._own_client:
             done.addBoth(lambda result: self._client.close().addBoth(lambda _: result))
         return done

@@ -54,6 +54,13 @@ def _set(table: Any, row_id: int, **values: Any) -> Callable[[Any], None]:
     return lambda engine: Rows(engine).set(table, row_id, **values)
 
 
+def _both(*corruptions: Callable[[Any], None]) -> Callable[[Any], None]:
+    def corrupt(engine: Any) -> None:
+        for one in corruptions:
+            one(engine)
+    return corrupt
+
+
 def _delete(table: Any, row_id: int) -> Callable[[Any], None]:
     def corrupt(engine: Any) -> None:
         with engine.begin() as conn:
@@ -253,12 +260,13 @@ CORRUPTIONS = [
             "bill 3: expected EMPTY; found OWED, total 0 fen, deduction -",
         ],
     }, id="bill_status_empty"),
-    pytest.param(_delete(outbox, 2), {
+    pytest.param(_both(_delete(payment, 2), _delete(outbox, 2)), {
         "deduction_outbox": [
             "bill 2, deduction DED-p-2-20261101: expected chargeAccount to account; found no "
             "message",
         ],
     }, id="deduction_outbox_missing"),
+    pytest.param(_delete(outbox, 1), {}, id="deduction_outbox_purged_after_payment"),
     pytest.param(_delete(bill_line, 3), {
         "bill_charges_unlined": [
             "bill 2, order o-3, product CRM: expected a line of 1 charges, 300 fen; found no "

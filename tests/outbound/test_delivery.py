@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
+from sqlalchemy import update
 
 from billingcenter.hessian import HessianObject
 from billingcenter.ledger import outbox
 from billingcenter.ledger.schema_billing import DEAD, DELIVERED, PENDING
+from billingcenter.ledger.schema_billing import outbox as table
 from tests.outbound.support import (
     CREATED_MS,
     FAST,
@@ -91,7 +95,7 @@ class TestDeliverer:
                 == [True] * 3
             assert outbox.retry(engine, now(), dead=True) == 1
             wait_for(_all(engine, DELIVERED, 1))
-            assert deliverer.stats.dead == 1
+        assert deliverer.stats.dead == 1  # stopped: every settle counted (see below)
         assert rows(engine)["DED-P1-20260101"].attempts == 1
         assert len(account.fake.calls) == FAST.max_attempts + 1
 
@@ -128,11 +132,28 @@ class TestDeliverer:
         with delivering(rt, engine, remotes, small, "A") as one, \
                 delivering(rt, engine, remotes, small, "B") as two:
             wait_for(_all(engine, DELIVERED, 120))
-            shares = (one.stats.delivered, two.stats.delivered)
+        # Counted once both have stopped: a deliverer counts a settle in the reactor
+        # thread after its transaction has committed, so every row can be DELIVERED a
+        # moment before the stats say so; stopping waits for the settles in progress.
+        shares = (one.stats.delivered, two.stats.delivered)
         assert set(account.fake.repeats().values()) == {1}
         assert sum(shares) == 120 and min(shares) > 0
         owners = {r.lease_owner.split("/")[0] for r in rows(engine).values()}
         assert owners == {"A", "B"}
+
+    def test_purges_old_delivered_messages(self, rt, engine, account):
+        """A running deliverer deletes the messages delivered more than keep_delivered
+        days ago, and only those."""
+        add(engine, deduction(1), deduction(2))
+        old = now() - timedelta(days=31)
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.message_key == "DED-P1-20260101")
+                         .values(status=DELIVERED, next_attempt_at=old, delivered_at=old))
+        with delivering(rt, engine, remotes_for(account.url),
+                        attrs.evolve(FAST, keep_delivered=30)) as deliverer:
+            wait_for(lambda: list(statuses(engine).items()) == [("DED-P2-20260101", DELIVERED)])
+        assert deliverer.purger.purged == 1
+        assert account.fake.repeats() == {"DED-P2-20260101": 1}
 
 
 def _gaps(times):

@@ -14,6 +14,7 @@ from billingcenter.ledger.schema_billing import outbox as table
 from tests.outbound.support import add, deduction, notice, now, rows
 
 MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
 BACKOFF = Backoff(max_attempts=3, initial=2.0, maximum=5.0)
 
 
@@ -147,3 +148,47 @@ class TestRetryAndList:
         assert (counts[PENDING], counts[DEAD], counts["DUE"]) == (3, 0, 3)
         listed = outbox.list_messages(engine, PENDING, limit=2)
         assert [m.message_key for m in listed] == ["DED-P3-20260101", "DED-P2-20260101"]
+
+
+def _delivered(engine, keys, at):
+    """Mark the messages DELIVERED at ``at`` (due then too)."""
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.message_key.in_(keys)).values(
+            status=DELIVERED, attempts=1, next_attempt_at=at, delivered_at=at))
+
+
+class TestPurge:
+    def test_only_delivered_before_the_cutoff(self, engine):
+        """DELIVERED messages older than the cutoff go; newer ones, PENDING and DEAD stay."""
+        add(engine, *[deduction(n) for n in range(1, 6)])
+        old, cutoff = now() - 40 * DAY, now() - 30 * DAY
+        _delivered(engine, ["DED-P1-20260101", "DED-P2-20260101"], old)
+        _delivered(engine, ["DED-P3-20260101"], now() - 29 * DAY)
+        with engine.begin() as conn:
+            conn.execute(update(table).where(table.c.message_key == "DED-P4-20260101")
+                         .values(status=DEAD, next_attempt_at=old, created_at=old))
+            conn.execute(update(table).where(table.c.message_key == "DED-P5-20260101")
+                         .values(next_attempt_at=old, created_at=old))
+        assert outbox.purge(engine, cutoff) == 2
+        assert {k: r.status for k, r in rows(engine).items()} == {
+            "DED-P3-20260101": DELIVERED, "DED-P4-20260101": DEAD,
+            "DED-P5-20260101": PENDING}
+        assert outbox.purge(engine, cutoff) == 0
+
+    def test_batches_of_the_limit(self, engine):
+        """One purge deletes at most ``limit`` rows; ``purge_all`` goes on until none is left."""
+        add(engine, *[deduction(n) for n in range(1, 8)])
+        _delivered(engine, [f"DED-P{n}-20260101" for n in range(1, 8)], now() - 2 * DAY)
+        assert outbox.purge(engine, now() - DAY, limit=3) == 3
+        assert len(rows(engine)) == 4
+        assert outbox.purge_all(engine, now() - DAY, limit=2) == 4
+        assert rows(engine) == {}
+
+    def test_a_purged_key_can_be_queued_again(self, engine):
+        """The outbox forgets a purged key: callers must not rely on it to refuse one."""
+        add(engine, deduction(1))
+        _delivered(engine, ["DED-P1-20260101"], now() - 2 * DAY)
+        assert outbox.purge(engine, now() - DAY) == 1
+        with engine.begin() as conn:
+            assert outbox.enqueue(conn, [deduction(1)], now()) == 1
+        assert rows(engine)["DED-P1-20260101"].status == PENDING
