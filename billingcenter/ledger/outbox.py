@@ -35,7 +35,7 @@ functions below, each one short transaction, set-based:
 Once a message is purged its key is free again: ``enqueue`` of the same key would
 queue the call anew, and the remote would see a repeat of an id it already acted on.
 So a caller never relies on the outbox to refuse a key it queued long ago; it enqueues
-only from a state change of its own that happens once (a bill leaving ``BUILDING``
+only from a state change of its own that happens once (a bill written by its run
 queues its deduction; a service event, with its new id, its notice).
 """
 
