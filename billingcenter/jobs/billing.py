@@ -167,8 +167,7 @@ def run_bills(
     registered = 0
     if not run.planned:
         begun = run
-        registered = retrying(lambda: _register(engine, begun, clock))
-        run = retrying(lambda: _plan_run(engine, begun, due))
+        registered, run = retrying(lambda: _register_and_plan(engine, begun, due, clock))
     planned_at = time.perf_counter()
     sums = sum_charges(engine, run, owner, run_id, clock, size=sum_range,
                        stale_after=stale_after, stop=stop, start_at=start_at)
@@ -211,17 +210,16 @@ def _begin(engine: Engine, bill_date: date, run_id: str, clock: Clock) -> BillRu
         retrying(lambda: fence.within(engine, begin))
 
 
-def _register(engine: Engine, run: BillRun, clock: Clock) -> int:
+def _register_and_plan(engine: Engine, run: BillRun, due: DueRule, clock: Clock
+                       ) -> tuple[int, BillRun]:
+    """Register new payers and plan the run, in one transaction holding the run's row:
+    a second process starting the same run waits here, then finds it planned."""
     with engine.begin() as conn:
-        return bills.register_payers(conn, run, clock())
-
-
-def _plan_run(engine: Engine, run: BillRun, due: DueRule) -> BillRun:
-    with engine.begin() as conn:
-        found = bills.find_run(conn, run.bill_date)
-        if found is not None and found.planned:  # another process planned it first
-            return found
-        return bills.plan_run(conn, run, due)
+        found = bills.find_run(conn, run.bill_date, lock=True)
+        if found is not None and found.planned:
+            return 0, found
+        registered = bills.register_payers(conn, run, clock())
+        return registered, bills.plan_run(conn, run, due)
 
 
 def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:

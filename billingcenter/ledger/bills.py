@@ -136,11 +136,12 @@ def _ignore_prefix(conn: Connection) -> str:
 
 # ---------------------------------------------------------------------------- the run row
 
-def find_run(conn: Connection, bill_date: date) -> BillRun | None:
-    """The run of ``bill_date``, or None."""
+def find_run(conn: Connection, bill_date: date, lock: bool = False) -> BillRun | None:
+    """The run of ``bill_date``, or None; ``lock``: its row FOR UPDATE."""
     r = bill_run.c
-    row = conn.execute(select(r.bill_date, r.upto_id, r.start_id, r.carry_id, r.covered_upto,
-                              r.status, r.run_id).where(r.bill_date == bill_date)).first()
+    query = select(r.bill_date, r.upto_id, r.start_id, r.carry_id, r.covered_upto, r.status,
+                   r.run_id).where(r.bill_date == bill_date)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     return None if row is None else BillRun(*row)
 
 
@@ -266,21 +267,19 @@ def finish_chunk(conn: Connection, run: BillRun, due: DueRule, lo: int, hi: int,
     ids = [int(row.id) for row in locked]
     payers = [row.payer_id for row in locked]
     _insert_bills(conn, run, payers, now)
-    bill_ids = [int(i) for i in conn.execute(
-        select(bill.c.id).where(bill.c.bill_date == run.bill_date,
-                                bill.c.payer_id.in_(payers))).scalars()]
-    made = ChunkBills()
-    if bill_ids:
-        _insert_lines(conn, bill_ids)
-        line = bill_line.c
-        conn.execute(update(bill).where(bill.c.id.in_(bill_ids)).values(
-            lines=select(func.count()).where(line.bill_id == bill.c.id).scalar_subquery()))
-        made = _queue_deductions(conn, bill_ids, now)
-        billed = list(conn.execute(select(bill.c.payer_id).where(bill.c.id.in_(bill_ids)))
-                      .scalars())
-        conn.execute(update(payer_account).where(p.payer_id.in_(billed)).values(
-            billed_upto=run.upto_id, billed_before=run.bill_date, updated_at=now))
+    # The chunk's bills: all made just now (a payer billed on the date was not locked).
+    made_now = and_(bill.c.bill_date == run.bill_date, bill.c.payer_id.in_(payers))
+    _insert_lines(conn, made_now)
+    line = bill_line.c
+    conn.execute(update(bill).where(made_now).values(
+        lines=select(func.count()).where(line.bill_id == bill.c.id).scalar_subquery()))
+    made = _queue_deductions(conn, made_now, now)
+    has_bill = (select(bill.c.id).where(bill.c.payer_id == p.payer_id,
+                                        bill.c.bill_date == run.bill_date).exists())
     conn.execute(update(payer_account).where(p.id.in_(ids)).values(
+        billed_upto=case((has_bill, run.upto_id), else_=p.billed_upto),
+        billed_before=case((has_bill, run.bill_date), else_=p.billed_before),
+        updated_at=case((has_bill, literal(now, UtcDateTime())), else_=p.updated_at),
         unbilled_from=run.carry_id))
     conn.execute(bill_part.delete().where(bill_part.c.bill_date == run.bill_date,
                                           bill_part.c.payer_id.in_(payers)))
@@ -308,7 +307,7 @@ def _insert_bills(conn: Connection, run: BillRun, payers: list[str], now: dateti
     ))
 
 
-def _insert_lines(conn: Connection, bill_ids: list[int]) -> None:
+def _insert_lines(conn: Connection, made_now: ColumnElement[bool]) -> None:
     """One line per (bill, order, product): the sum of its parts."""
     part, line, b = bill_part.c, bill_line.c, bill.c
     rows = (
@@ -316,7 +315,7 @@ def _insert_lines(conn: Connection, bill_ids: list[int]) -> None:
                func.sum(part.amount_fen), func.min(part.first_day), func.max(part.last_day))
         .select_from(bill.join(bill_part, and_(part.bill_date == b.bill_date,
                                                part.payer_id == b.payer_id)))
-        .where(b.id.in_(bill_ids))
+        .where(made_now)
         .group_by(b.id, part.order_id, part.product_code)
     )
     conn.execute(insert(bill_line).from_select(
@@ -326,7 +325,8 @@ def _insert_lines(conn: Connection, bill_ids: list[int]) -> None:
     ))
 
 
-def _queue_deductions(conn: Connection, bill_ids: list[int], now: datetime) -> ChunkBills:
+def _queue_deductions(conn: Connection, made_now: ColumnElement[bool], now: datetime
+                      ) -> ChunkBills:
     """The ``chargeAccount`` outbox message of each new OWED bill (a ``DeductionRequest``,
     built in SQL); what the chunk made."""
     b, o = bill.c, outbox.c
@@ -339,7 +339,7 @@ def _queue_deductions(conn: Connection, bill_ids: list[int], now: datetime) -> C
     rows = select(
         b.deduction_id, literal(ACCOUNT), literal(CHARGE_ACCOUNT), literal(""), payload,
         literal(PENDING), literal(0), stamp, null(), null(), literal(""), stamp, null(),
-    ).where(b.id.in_(bill_ids), b.status == OWED)
+    ).where(made_now, b.status == OWED)
     queued = int(conn.execute(insert(outbox).from_select(
         [o.message_key, o.target, o.method, o.ordering_key, o.payload, o.status, o.attempts,
          o.next_attempt_at, o.lease_owner, o.lease_until, o.last_error, o.created_at,
@@ -348,7 +348,7 @@ def _queue_deductions(conn: Connection, bill_ids: list[int], now: datetime) -> C
     )).rowcount or 0)
     bills, owed, charges, total = conn.execute(
         select(func.count(), func.count(b.deduction_id), func.coalesce(func.sum(b.charges), 0),
-               func.coalesce(func.sum(b.total_fen), 0)).where(b.id.in_(bill_ids))
+               func.coalesce(func.sum(b.total_fen), 0)).where(made_now)
     ).one()
     return ChunkBills(bills=int(bills), owed=int(owed), empty=int(bills) - int(owed),
                       charges=int(charges), total_fen=int(total), messages=queued)

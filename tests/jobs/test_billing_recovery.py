@@ -91,11 +91,11 @@ class TestCrashes:
         real = ledger_bills._queue_deductions
         calls = []
 
-        def failing(conn, bill_ids, now):
+        def failing(conn, made_now, now):
             calls.append(1)
             if len(calls) == 2:
                 raise Crash()
-            return real(conn, bill_ids, now)
+            return real(conn, made_now, now)
 
         monkeypatch.setattr(ledger_bills, "_queue_deductions", failing)
         with pytest.raises(Crash):
