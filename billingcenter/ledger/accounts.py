@@ -108,11 +108,18 @@ def _default_row(payer_id: str, now: datetime) -> dict[str, Any]:
 
 
 def lock_payers(conn: Connection, payer_ids: Iterable[str]) -> dict[str, Payer]:
-    """Lock the rows of the payers (in ``payer_id`` order) and read them."""
+    """Lock the rows of the payers (in ``payer_id`` order) and read them.
+
+    Always through the ``payer_id`` index: a scan of the primary key (MariaDB's choice
+    on a small table) would lock the rows but not their index entries, which an UPDATE
+    by ``payer_id`` then takes, while another transaction holding those entries waits
+    for the rows: a deadlock.
+    """
     wanted = sorted(set(payer_ids))
     found: dict[str, Payer] = {}
     for start in range(0, len(wanted), IN_LIST):
         query = (select(*COLUMNS).where(payer_account.c.payer_id.in_(wanted[start:start + IN_LIST]))
+                 .with_hint(payer_account, "FORCE INDEX (uq_payer_account_payer_id)", "mysql")
                  .order_by(payer_account.c.payer_id).with_for_update())
         found.update((row.payer_id, payer_of(row)) for row in conn.execute(query))
     return found

@@ -19,15 +19,21 @@ report_sqlite_template = billing_rows.report_sqlite_template
 def charges(rows: Rows) -> None:
     """Seven charges over three months: billed, open and prepaid ones.
 
-    Rated at 2026-12-01 UTC, all of them: the month is the business day's.
+    Rated at 2026-12-01 UTC, all of them: the month is the business day's.  p-1's bill
+    of 2026-11-02 (bound 1) holds charge 1; charges 2 and 3, of a day before the bill
+    date but rated after its run (ids above the bound), wait.  p-2's bill of 2026-12-01
+    (bound 5) holds charge 4; charge 5, within the bound but of the bill date, waits.
     """
-    rows.charge("p-1", "o-1", "CRM", "2026-10-31", 123450, bill_id=1)
+    c1 = rows.charge("p-1", "o-1", "CRM", "2026-10-31", 123450)
+    rows.bill("p-1", "2026-11-02", [c1])
     rows.charge("p-1", "o-1", "CRM", "2026-11-01", 300)
     rows.charge("p-1", "o-2", "SMS", "2026-11-01", 5, "rs-b")
-    rows.charge("p-2", "o-3", "CRM", "2026-11-30", 300, bill_id=2)
+    c4 = rows.charge("p-2", "o-3", "CRM", "2026-11-30", 300)
     rows.charge("p-2", "o-3", "CRM", "2026-12-01", 300)
+    rows.bill("p-2", "2026-12-01", [c4])
     rows.charge("p-3", "o-4", "SMS", "2026-11-15", 20, "rs-b", entry_id=1)
     rows.charge("p-3", "o-4", "SMS", "2026-11-16", 0, "rs-b", entry_id=2)
+    assert billing_rows.bill_of(rows.engine) == {1: 1, 4: 2}
 
 
 @pytest.fixture
@@ -139,6 +145,17 @@ class TestFilters:
                            "--format", "csv")
         assert out == ("payer,order,charges,amount_fen,amount_yuan\n"
                        "p-1,o-2,1,5,0.05\np-3,o-4,2,20,0.20\nTOTAL,,3,25,0.25\n")
+
+    def test_a_payer_never_billed(self, engine, home, capsys):
+        """A payer without a payer row (never billed): its charges are open, not billed."""
+        Rows(engine).charge("p-9", "o-9", "CRM", "2026-10-01", 7)
+        header = "payer,charges,amount_fen,amount_yuan\n"
+        _, out, _ = report(capsys, home, "--by", "payer", "--payer", "p-9", "--open",
+                           "--format", "csv")
+        assert out == header + "p-9,1,7,0.07\nTOTAL,1,7,0.07\n"
+        _, out, _ = report(capsys, home, "--by", "payer", "--payer", "p-9", "--billed",
+                           "--format", "csv")
+        assert out == header + "TOTAL,0,0,0.00\n"
 
     @pytest.mark.parametrize("flag, expected", [
         ("--billed", "p-1,1,123450,1234.50\np-2,1,300,3.00\nTOTAL,2,123750,1237.50\n"),

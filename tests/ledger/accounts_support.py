@@ -1,7 +1,9 @@
 """Shared by the payment, arrears and prepaid tests: orders, bills and charges row by row.
 
 The bill run lives in another module; these tests insert bill rows directly, the way
-``billingcenter.ledger.schema_billing`` says a bill run leaves them.
+``billingcenter.ledger.schema_billing`` says a bill run leaves them: with the charge id
+bound of their run, which their payer row's ``billed_upto`` / ``billed_before`` repeat
+(a bill holds the payer's charges up to the bound and before its date).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from billingcenter.ledger import charges
-from billingcenter.ledger.accounts import Payer
+from billingcenter.ledger.accounts import Payer, ensure_payers
 from billingcenter.ledger.schema_billing import (
     OWED,
     balance_entry,
@@ -28,6 +30,7 @@ from billingcenter.ledger.schema_rating import charge
 from billingcenter.ledger.store import SqlLedger
 from billingcenter.ledger.tables import metadata
 from billingcenter.model import Order, PayNotice, Product, StateEvent, StateKind
+from tests.ledger.billing_rows import bill_of
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PRODUCTS = (
@@ -53,14 +56,21 @@ def deduction_id(payer_id: str, bill_date: date) -> str:
 
 
 def add_bill(engine: Engine, payer_id: str, bill_date: date, total_fen: int,
-             status: str = OWED) -> int:
-    """A bill row as the bill run leaves it; its id."""
+             status: str = OWED, upto: int | None = None) -> int:
+    """A bill row as the bill run leaves it, with the charge id bound ``upto`` (default
+    the highest charge id so far, as a run reads it), and the payer row (made if
+    missing) billed up to that bound and date; the bill's id."""
     with engine.begin() as conn:
+        if upto is None:
+            upto = int(conn.execute(select(func.coalesce(func.max(charge.c.id), 0))).scalar_one())
         key = conn.execute(insert(bill).values(
             payer_id=payer_id, bill_date=bill_date, first_day=bill_date - timedelta(days=30),
             last_day=bill_date - timedelta(days=1), total_fen=total_fen, lines=1, charges=1,
             status=status, deduction_id=deduction_id(payer_id, bill_date), created_at=NOW,
-            settled_at=None, run_id="test")).inserted_primary_key
+            settled_at=None, run_id="test", upto_id=upto)).inserted_primary_key
+        ensure_payers(conn, [payer_id], NOW)
+        conn.execute(update(payer_account).where(payer_account.c.payer_id == payer_id)
+                     .values(billed_upto=upto, billed_before=bill_date))
     assert key is not None
     return int(key[0])
 
@@ -137,11 +147,14 @@ def entry_sum(engine: Engine, payer_id: str) -> int:
 
 
 def unpaid(engine: Engine, payer_id: str) -> list[int]:
-    """Amounts of a payer's charges neither paid nor billed, in id order."""
+    """Amounts of a payer's charges neither paid nor held by a bill (by the bills' bounds
+    and dates, ``billing_rows.bill_of``), in id order."""
     c = charge.c
+    held = bill_of(engine)
     with engine.connect() as conn:
-        return list(conn.execute(select(c.amount_fen).where(
-            c.payer_id == payer_id, c.entry_id == 0, c.bill_id == 0).order_by(c.id)).scalars())
+        rows = conn.execute(select(c.id, c.amount_fen).where(
+            c.payer_id == payer_id, c.entry_id == 0).order_by(c.id)).all()
+    return [int(amount) for charge_id, amount in rows if charge_id not in held]
 
 
 def bill_status(engine: Engine, bill_id: int) -> str:

@@ -5,6 +5,12 @@ depend on them, so ``Rows`` inserts charges, bills, lines, outbox messages, paym
 payers and balance entries directly, the way those modules are meant to leave them
 (``billingcenter.ledger.schema_billing``).
 
+Nothing marks a charge with its bill: a bill takes a charge id bound ``upto_id``, and
+which bill holds a charge follows from the bounds and dates (``bill_of`` computes it
+here from the bill rows, by the rule of ``billingcenter.ledger.coverage``).  ``Rows.bill``
+writes a bill the way the bill run does: its bound, its lines and deduction, and its
+payer row's ``billed_upto`` / ``billed_before`` / ``unbilled_from``.
+
 Databases: a migrated SQLite file per test, or the MariaDB database
 ``billingcenter_report_test`` (tagged by ``BILLINGCENTER_TEST_DB_TAG``), migrated once
 per session and emptied, ids back to 1, before each test.  Test modules import the
@@ -86,7 +92,7 @@ class Rows:
             return int(conn.execute(insert(table).values(**values)).inserted_primary_key[0])
 
     def charge(self, payer: str, order: str, product: str, on: str, amount: int,
-               rule_set: str = "rs-a", bill_id: int = 0, entry_id: int = 0) -> int:
+               rule_set: str = "rs-a", entry_id: int = 0) -> int:
         """A rated charge of ``amount`` fen on business day ``on``."""
         self._keys += 1
         return self._insert(
@@ -94,36 +100,70 @@ class Rows:
             payer_id=payer, product_code=product, day=day(on), rule_set=rule_set,
             rule_set_version="1", rule_id="r1", units=Decimal(1), unit_price=Decimal(0),
             amount_fen=amount, explanation="{}", rated_at=AT, run_id="test",
-            bill_id=bill_id, entry_id=entry_id)
+            entry_id=entry_id)
 
     def bill(self, payer: str, bill_date: str, charge_ids: Sequence[int],
-             status: str | None = None) -> int:
-        """A bill of these charges as the bill run makes it: lines, marks, deduction."""
+             status: str | None = None, upto: int | None = None) -> int:
+        """A bill as the bill run makes it: bound ``upto`` (default the highest charge id
+        so far, as a run reads it), lines, deduction, and the payer row's bounds (the row
+        made if missing).  ``charge_ids`` are the charges the bound and date must hold
+        (by the rule, not by a mark): a guard that the test says what it means."""
+        when = day(bill_date)
+        if upto is None:
+            with self.engine.begin() as conn:
+                upto = int(conn.execute(
+                    select(func.coalesce(func.max(charge.c.id), 0))).scalar_one())
+        held = bill_of(self.engine)
+        c = charge.c
         with self.engine.begin() as conn:
-            rows = conn.execute(select(charge).where(charge.c.id.in_(charge_ids))).all()
+            rows = [r for r in conn.execute(
+                select(charge).where(c.payer_id == payer, c.entry_id == 0, c.id <= upto,
+                                     c.day < when).order_by(c.id)).all()
+                    if r.id not in held]
+        assert [r.id for r in rows] == sorted(charge_ids), (
+            f"a bill of {payer} on {bill_date} up to charge {upto} holds charges "
+            f"{[r.id for r in rows]}, not {sorted(charge_ids)}")
         total = sum(r.amount_fen for r in rows)
         groups: dict[tuple[str, str], list[Any]] = {}
         for r in rows:
             groups.setdefault((r.order_id, r.product_code), []).append(r)
         deduction = f"DED-{payer}-{bill_date.replace('-', '')}" if total else None
         bill_id = self._insert(
-            bill, payer_id=payer, bill_date=day(bill_date),
+            bill, payer_id=payer, bill_date=when,
             first_day=min(r.day for r in rows), last_day=max(r.day for r in rows),
             total_fen=total, lines=len(groups), charges=len(rows),
             status=status or (OWED if total else EMPTY), deduction_id=deduction,
-            created_at=AT, run_id="test")
+            created_at=AT, run_id="test", upto_id=upto)
         for (order, product), members in sorted(groups.items()):
             self._insert(bill_line, bill_id=bill_id, order_id=order, product_code=product,
                          charges=len(members), amount_fen=sum(m.amount_fen for m in members),
                          first_day=min(m.day for m in members),
                          last_day=max(m.day for m in members))
-        with self.engine.begin() as conn:
-            conn.execute(update(charge).where(charge.c.id.in_(charge_ids))
-                         .values(bill_id=bill_id))
+        self.billed(payer, upto, when)
         if deduction:
             self.message(deduction, {"deductionId": deduction, "billId": bill_id,
                                      "payerId": payer, "amountFen": total})
         return bill_id
+
+    def billed(self, payer: str, upto: int, before: date) -> None:
+        """The payer row after a bill of bound ``upto`` and date ``before``, as the bill
+        run leaves it (the row made if missing): ``billed_upto`` / ``billed_before`` that
+        bill's, ``unbilled_from`` the lowest id up to the bound of a charge of the payer
+        still waiting (dated on the bill date or later), else the bound + 1."""
+        with self.engine.begin() as conn:
+            known = conn.execute(select(payer_account.c.id)
+                                 .where(payer_account.c.payer_id == payer)).first()
+        if known is None:
+            self.payer(payer)
+        held = bill_of(self.engine)
+        c = charge.c
+        with self.engine.begin() as conn:
+            ids = conn.execute(select(c.id).where(c.payer_id == payer, c.entry_id == 0,
+                                                  c.id <= upto)).scalars()
+            waiting = [i for i in ids if i not in held]
+            conn.execute(update(payer_account).where(payer_account.c.payer_id == payer).values(
+                billed_upto=upto, billed_before=before,
+                unbilled_from=min(waiting, default=upto + 1)))
 
     def message(self, key: str, payload: dict[str, Any], method: str = "chargeAccount",
                 target: str = "account") -> int:
@@ -178,14 +218,38 @@ class Rows:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def clean_ledger(rows: Rows) -> None:
-    """Bills 1-3, charges 1-8, entries 1-5, payments 1-3 (ids are fixed).
+def bill_of(engine: Engine) -> dict[int, int]:
+    """Charge id -> the id of the bill that holds it (charges on no bill left out), by the
+    rule, from the bill rows alone: a payer's bill ``b`` holds its charges with
+    ``entry_id = 0``, ``id <= b.upto_id`` and ``day < b.bill_date`` that no earlier bill
+    (by date) of the payer holds."""
+    c = charge.c
+    with engine.begin() as conn:
+        bills: dict[str, list[Any]] = {}
+        for b in conn.execute(select(bill.c.id, bill.c.payer_id, bill.c.bill_date,
+                                     bill.c.upto_id).order_by(bill.c.bill_date, bill.c.id)):
+            bills.setdefault(b.payer_id, []).append(b)
+        charges = conn.execute(select(c.id, c.payer_id, c.day).where(c.entry_id == 0)).all()
+    held: dict[int, int] = {}
+    for r in charges:
+        for b in bills.get(r.payer_id, []):
+            if r.id <= b.upto_id and r.day < b.bill_date:
+                held[int(r.id)] = int(b.id)
+                break
+    return held
 
-    p-1: bill 1 (615 fen: o-1 CRM 300+300, o-2 SMS 15) settled by a SUCCESS payment;
-    charge 8 after the bill date, not billed.  p-2: bill 2 (300) failed into arrears,
-    then a top-up of 1000 settled it from the balance (entries 1, 2).  p-3: prepaid,
-    a top-up of 500 (entry 3) and charges 5 and 6 of 20 paid from it (entries 4, 5).
-    p-4: bill 3, EMPTY (a 0 fen charge).
+
+def clean_ledger(rows: Rows) -> None:
+    """Bills 1-4, charges 1-9, entries 1-5, payments 1-3 (ids are fixed).
+
+    p-1: bill 1 (615 fen: o-1 CRM 300+300, o-2 SMS 15; bound 4) settled by a SUCCESS
+    payment; charge 8, of the bill date and rated after the bill, waits.  p-2: bill 2
+    (300; bound 4) failed into arrears, then a top-up of 1000 settled it from the balance
+    (entries 1, 2); bill 4 of 2026-12-01 (bound 9) holds only charge 9, not charge 4 that
+    bill 2 holds, and is owed.  p-3: prepaid, a top-up of 500 (entry 3) and charges 5 and
+    6 of 20 paid from it (entries 4, 5), never billed.  p-4: bill 3, EMPTY (a 0 fen
+    charge; bound 7).  Payer rows: ``billed_upto`` / ``billed_before`` those of the latest
+    bill; ``unbilled_from`` 5 (p-1), 10 (p-2), 8 (p-4), 0 (p-3: unknown).
     """
     for payer in ("p-1", "p-2", "p-4"):
         rows.payer(payer)
@@ -210,3 +274,5 @@ def clean_ledger(rows: Rows) -> None:
     c7 = rows.charge("p-4", "o-5", "FREE", "2026-10-31", 0)
     rows.bill("p-4", "2026-11-01", [c7])
     rows.charge("p-1", "o-1", "CRM", "2026-11-01", 300)
+    c9 = rows.charge("p-2", "o-3", "CRM", "2026-11-30", 300)
+    rows.bill("p-2", "2026-12-01", [c9])

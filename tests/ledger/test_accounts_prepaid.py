@@ -4,7 +4,7 @@ and (MariaDB) charges racing from several connections."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from billingcenter.ledger.schema_billing import balance_entry, payer_account
 from billingcenter.ledger.schema_rating import charge
 from tests.ledger.accounts_support import (
     NOW,
+    add_bill,
     add_orders,
     charge_rows,
     entries,
@@ -26,6 +27,7 @@ from tests.ledger.accounts_support import (
     rate,
     unpaid,
 )
+from tests.ledger.billing_rows import bill_of
 
 PREPAID = PayerSettings(kind="PREPAID", threshold_fen=100)
 
@@ -126,6 +128,31 @@ def test_sweep_pays_charges_the_rating_path_missed(store, sql_engine):
     summary = check(store, NOW)
     assert (summary.charges, summary.amount_fen) == (1, 30)
     assert payer_row(sql_engine, "p1").balance_fen == 770 == entry_sum(sql_engine, "p1")
+
+
+def test_billed_charges_are_never_paid_from_the_balance(store, sql_engine):
+    """A payer turned prepaid pays its charges no bill holds: those rated after its last
+    bill's run (above the bound) or dated on the bill date or later; never the ones the
+    bill holds (up to the bound and before the date)."""
+    rate(sql_engine, charge_rows("p1", [120, 80]))  # 2026-11-30
+    rate(sql_engine, charge_rows("p1", [40], prefix="dec", day=date(2026, 12, 1)))
+    bill_id = add_bill(sql_engine, "p1", date(2026, 12, 1), 200)  # bound: the 40's id
+    rate(sql_engine, charge_rows("p1", [30], prefix="late"))  # 2026-11-30, after the run
+    with sql_engine.connect() as conn:
+        ids = conn.execute(select(charge.c.id).order_by(charge.c.id)).scalars().all()
+    assert len(ids) == 4 and bill_of(sql_engine) == {ids[0]: bill_id, ids[1]: bill_id}
+    assert unpaid(sql_engine, "p1") == [40, 30]
+    store.pay_callback(notice("t1", "", 1000, payer="p1"), NOW)
+    store.set_payer("p1", PayerSettings(kind="PREPAID"), NOW)
+    assert unpaid(sql_engine, "p1") == []
+    assert entries(sql_engine, "p1") == [
+        ("topup:t1", 1000, 1000), (f"charge:{ids[2]}", -40, 960),
+        (f"charge:{ids[3]}", -30, 930)]
+    assert payer_row(sql_engine, "p1").balance_fen == 930 == entry_sum(sql_engine, "p1")
+    with sql_engine.connect() as conn:
+        paid = conn.execute(select(charge.c.id).where(charge.c.entry_id != 0)
+                            .order_by(charge.c.id)).scalars().all()
+    assert paid == ids[2:]
 
 
 @pytest.mark.mariadb

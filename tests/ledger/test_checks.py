@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from billingcenter.ledger.checks import run_checks
 from billingcenter.ledger.invariants import CHECKS, KINDS
@@ -25,7 +25,7 @@ from billingcenter.ledger.schema_billing import (
 )
 from billingcenter.ledger.schema_rating import charge
 from tests.ledger import billing_rows
-from tests.ledger.billing_rows import AT, Rows, clean_ledger
+from tests.ledger.billing_rows import AT, Rows, bill_of, clean_ledger
 
 engine = billing_rows.engine
 report_mysql_engine = billing_rows.report_mysql_engine
@@ -70,9 +70,19 @@ def _delete(table: Any, row_id: int) -> Callable[[Any], None]:
 
 class TestCleanLedger:
     def test_nothing_is_found(self, engine):
-        """The clean ledger breaks no invariant."""
+        """The clean ledger breaks no invariant; its bills hold the charges their bounds
+        and dates say (bill 4 not charge 4, which bill 2 holds), its payer rows repeat
+        their latest bills' bounds."""
         clean_ledger(Rows(engine))
         assert found(engine) == {}
+        assert bill_of(engine) == {1: 1, 2: 1, 3: 1, 4: 2, 7: 3, 9: 4}
+        p = payer_account.c
+        with engine.begin() as conn:
+            bounds = conn.execute(select(p.payer_id, p.billed_upto, p.billed_before,
+                                         p.unbilled_from).order_by(p.id)).all()
+        assert [tuple(r) for r in bounds] == [
+            ("p-1", 4, date(2026, 11, 1), 5), ("p-2", 9, date(2026, 12, 1), 10),
+            ("p-4", 7, date(2026, 11, 1), 8), ("p-3", 0, None, 0)]
 
     def test_an_empty_ledger_is_clean(self, engine):
         """No rows, no breaches."""
@@ -80,35 +90,95 @@ class TestCleanLedger:
 
 
 CORRUPTIONS = [
-    pytest.param(_set(charge, 8, bill_id=99), {
-        "bill_charges_unlined": [
-            "bill 99, order o-1, product CRM: expected a line of 1 charges, 300 fen; found no "
-            "line",
+    pytest.param(_set(bill, 2, upto_id=10), {
+        "bill_bounds_grow": [
+            "bill 4, bill 2: expected a bound of at least 10; found bound 9",
         ],
-        "charge_bill_missing": [
-            "charge 8, bill 99: expected an existing bill; found no such bill",
+        "payer_bill_bounds": [
+            "payer p-2: expected charges up to id 10 before 2026-12-01; found charges up to "
+            "id 9 before 2026-12-01",
         ],
-    }, id="charge_bill_missing"),
-    pytest.param(_set(charge, 4, payer_id="p-9"), {
-        "charge_bill_payer": [
-            "charge 4, bill 2: expected a bill of p-9; found a bill of p-2",
+    }, id="bill_bounds_grow"),
+    pytest.param(_set(bill, 4, upto_id=3), {
+        "bill_bounds_grow": [
+            "bill 4, bill 2: expected a bound of at least 4; found bound 3",
         ],
-    }, id="charge_bill_payer"),
-    pytest.param(_set(bill, 1, bill_date=date(2026, 10, 31)), {
-        "charge_bill_date": [
-            "charge 2, bill 1: expected bill date after 2026-10-31; found bill date 2026-10-31",
-            "charge 3, bill 1: expected bill date after 2026-10-31; found bill date 2026-10-31",
+        "bill_line_charges": [
+            "bill 4, line 5, order o-3, product CRM: expected no charges; found amount 300 "
+            "fen, 1 charges, days 2026-11-30 to 2026-11-30",
         ],
-    }, id="charge_bill_date"),
+        "payer_bill_bounds": [
+            "payer p-2: expected charges up to id 4 before 2026-12-01; found charges up to "
+            "id 9 before 2026-12-01",
+        ],
+    }, id="bill_bounds_shrink_below_its_charges"),
+    pytest.param(_set(payer_account, 1, billed_upto=3), {
+        "payer_bill_bounds": [
+            "payer p-1: expected charges up to id 4 before 2026-11-01; found charges up to "
+            "id 3 before 2026-11-01",
+        ],
+    }, id="payer_bill_bounds"),
+    pytest.param(_set(payer_account, 1, billed_upto=2), {
+        "charge_forgotten": [
+            "charge 3, payer p-1: expected a charge id of at least 5; found charge 3",
+        ],
+        "payer_bill_bounds": [
+            "payer p-1: expected charges up to id 4 before 2026-11-01; found charges up to "
+            "id 2 before 2026-11-01",
+        ],
+    }, id="payer_bill_bounds_forget_a_charge"),
+    pytest.param(_set(payer_account, 3, billed_upto=0, billed_before=None), {
+        "charge_forgotten": [
+            "charge 7, payer p-4: expected a charge id of at least 8; found charge 7",
+        ],
+        "payer_bill_bounds": [
+            "payer p-4: expected charges up to id 7 before 2026-11-01; found never billed",
+        ],
+    }, id="payer_bill_bounds_never_billed"),
+    pytest.param(_set(payer_account, 4, billed_upto=6, billed_before=date(2026, 11, 4)), {
+        "payer_bill_bounds": [
+            "payer p-3: expected never billed; found charges up to id 6 before 2026-11-04",
+        ],
+    }, id="payer_bill_bounds_without_a_bill"),
+    pytest.param(_set(payer_account, 1, unbilled_from=9), {
+        "charge_forgotten": [
+            "charge 8, payer p-1: expected a charge id of at least 9; found charge 8",
+        ],
+    }, id="charge_forgotten"),
     pytest.param(_set(charge, 1, entry_id=4), {
-        "charge_billed_and_prepaid": [
-            "charge 1: expected bill_id or entry_id, not both; found bill 1 and entry 4",
+        "bill_line_charges": [
+            "bill 1, line 1, order o-1, product CRM: expected amount 300 fen, 1 charges, days "
+            "2026-10-31 to 2026-10-31; found amount 600 fen, 2 charges, days 2026-10-30 to "
+            "2026-10-31",
         ],
         "prepaid_entry": [
             "charge 1, entry 4: expected charge:1: -300 fen from p-1; found charge:5: -20 fen "
             "from p-3",
         ],
-    }, id="charge_billed_and_prepaid"),
+    }, id="billed_charge_paid_from_a_balance"),
+    pytest.param(_set(bill, 1, bill_date=date(2026, 10, 31)), {
+        "bill_line_charges": [
+            "bill 1, line 1, order o-1, product CRM: expected amount 300 fen, 1 charges, days "
+            "2026-10-30 to 2026-10-30; found amount 600 fen, 2 charges, days 2026-10-30 to "
+            "2026-10-31",
+            "bill 1, line 2, order o-2, product SMS: expected no charges; found amount 15 fen, "
+            "1 charges, days 2026-10-31 to 2026-10-31",
+        ],
+        "payer_bill_bounds": [
+            "payer p-1: expected charges up to id 4 before 2026-10-31; found charges up to "
+            "id 4 before 2026-11-01",
+        ],
+    }, id="bill_date_bounds_its_charges"),
+    pytest.param(_set(bill, 1, upto_id=2), {
+        "bill_line_charges": [
+            "bill 1, line 2, order o-2, product SMS: expected no charges; found amount 15 fen, "
+            "1 charges, days 2026-10-31 to 2026-10-31",
+        ],
+        "payer_bill_bounds": [
+            "payer p-1: expected charges up to id 2 before 2026-11-01; found charges up to "
+            "id 4 before 2026-11-01",
+        ],
+    }, id="bill_bound_bounds_its_charges"),
     pytest.param(_set(bill, 1, charges=4), {
         "bill_lines": [
             "bill 1: expected total 615 fen, 2 lines, 3 charges, days 2026-10-30 to "
@@ -132,6 +202,28 @@ CORRUPTIONS = [
             "1 charges, days 2026-10-31 to 2026-10-31",
         ],
     }, id="bill_charges_unlined"),
+    pytest.param(_set(charge, 4, payer_id="p-1"), {
+        "bill_charges_unlined": [
+            "bill 1, order o-3, product CRM: expected a line of 1 charges, 300 fen; found no "
+            "line",
+        ],
+        "bill_line_charges": [
+            "bill 2, line 3, order o-3, product CRM: expected no charges; found amount 300 "
+            "fen, 1 charges, days 2026-10-31 to 2026-10-31",
+        ],
+    }, id="bill_charges_unlined_other_payer"),
+    pytest.param(_set(bill_line, 1, amount_fen=601), {
+        "bill_line_charges": [
+            "bill 1, line 1, order o-1, product CRM: expected amount 600 fen, 2 charges, days "
+            "2026-10-30 to 2026-10-31; found amount 601 fen, 2 charges, days 2026-10-30 to "
+            "2026-10-31",
+        ],
+        "bill_lines": [
+            "bill 1: expected total 616 fen, 2 lines, 3 charges, days 2026-10-30 to "
+            "2026-10-31; found total 615 fen, 2 lines, 3 charges, days 2026-10-30 to "
+            "2026-10-31",
+        ],
+    }, id="bill_line_amount"),
     pytest.param(_set(bill, 1, status="PAID"), {
         "bill_status": [
             "bill 1: expected one of OWED, SETTLED, ARREARS, EMPTY; found PAID, total 615 fen, "
@@ -166,7 +258,7 @@ CORRUPTIONS = [
         ordering_key="", payload="{}", status="PENDING", attempts=0, next_attempt_at=AT,
         last_error="", created_at=AT), {
         "outbox_unknown_deduction": [
-            "message 3, deduction DED-ghost: expected a bill with this deduction id; found no "
+            "message 4, deduction DED-ghost: expected a bill with this deduction id; found no "
             "such bill",
         ],
     }, id="outbox_unknown_deduction"),
