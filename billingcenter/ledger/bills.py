@@ -12,7 +12,7 @@ drives it) has these steps:
   payers' next bills.
 * ``register_payers``: a default ``payer_account`` (POSTPAID, billing day NULL =
   ``[billing] day``, balance, floor and threshold 0, OPEN) for every payer with a charge
-  dated before X and no row yet, ``unbilled_from`` its lowest charge id;
+  and no row yet, ``unbilled_from`` its lowest charge id (of any day);
   a row never billed whose ``unbilled_from`` is unknown (0) gets it the same way.
 * ``plan_run``: ``start_id``, the lowest ``unbilled_from`` of the due payers
   (``DueRule``) not billed on X yet: below it every charge of theirs is billed or paid;
@@ -162,16 +162,18 @@ def insert_run(conn: Connection, bill_date: date, upto_id: int, run_id: str,
 
 
 def register_payers(conn: Connection, run: BillRun, now: datetime) -> int:
-    """Add default payer rows for payers with charges before the date, and fix
+    """Add default payer rows for payers with charges and none yet, and fix
     ``unbilled_from`` of rows never billed; how many rows were added.
 
     The payers and their lowest charge ids come from the ``(payer_id, day)`` index.
     """
     c, p = charge.c, payer_account.c
+    # Every charge of a payer counts for its lowest id, whatever its day: one dated on
+    # or after the date, rated before an older one, waits below it for a later bill.
     charged = (
         select(c.payer_id.label("payer_id"), func.min(c.id).label("first_id"))
-        .where(c.day < run.bill_date).group_by(c.payer_id)
-        # the index alone, in payer order (with an id range MariaDB would scan the table)
+        .group_by(c.payer_id)
+        # the index alone, in payer order (MariaDB may pick a scan of the table)
         .with_hint(charge, "FORCE INDEX (ix_charge_payer_id_day)", "mysql")
     ).subquery("charged")
     known = select(p.id).where(p.payer_id == charged.c.payer_id).exists()

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from billingcenter.config import BillingSettings
 from billingcenter.jobs.billing import describe, run_bills
 from billingcenter.ledger.bills import deduction_id
+from billingcenter.ledger.checks import run_checks
+from billingcenter.ledger.invariants import CHECKS
 from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.model import StateKind
 from tests.jobs import billing_support as support
@@ -176,6 +178,21 @@ class TestRerunsAndLateCharges:
         assert (again.bills, again.messages, again.run.chunks, again.done_before) == (
             0, 0, 0, True)
         assert (bills(engine), marks(engine), messages(engine)) == before
+
+    def test_a_charge_dated_after_a_run_it_registered_its_payer_in_is_billed_later(
+            self, engine):
+        """A payer first seen by a run of a date it is not due on, whose first charge
+        (lowest id) is dated on that date: the charge is on its next bill, not left below
+        where the next run looks."""
+        mid = date(2026, 11, 15)
+        first = add_charge(engine, "p-1", "o-1", mid, 70)  # usage of the 15th, rated first
+        add_charge(engine, "p-1", "o-1", mid - timedelta(days=1), 100)  # the 14th's day
+        assert run(engine, mid, clock=Clock(datetime(2026, 11, 15, 3, tzinfo=UTC))).bills == 0
+        assert run(engine).bills == 1
+        held = bills(engine)[("p-1", BILL_DATE)]
+        assert held.total_fen == 170 and marks(engine)[first] == held.id
+        check_invariants(engine)
+        assert not [found for found in run_checks(engine, CHECKS, 5) if found.count]
 
     def test_a_late_charge_goes_on_the_next_bill(self, engine):
         """A charge rated after the run waits for the next bill and is on one bill only."""
