@@ -43,7 +43,7 @@ from sqlalchemy import Table, and_, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from billingcenter.ledger import fence, transact
+from billingcenter.ledger import accounts, fence, transact
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.filerows import (
     CHARGE_COLUMNS,
@@ -231,6 +231,9 @@ class FileStore:
     def _write_batch(self, conn: Connection, prepared: Prepared, look_up: bool) -> Written:
         batch, rows = prepared.batch, prepared.rows
         fence.hold(conn)  # before any charge id is handed out (ledger.fence)
+        # Prepaid payers' records are paid from their balances in this transaction, as
+        # rated charges are (ledger.charges.insert_charges): rows locked before the insert.
+        prepaid = accounts.lock_prepaid(conn, {found.payer_id for found in batch.charges})
         stored: set[str] = set()
         if look_up:
             stored = _stored_keys(conn, {r.record_key for r in batch.records})
@@ -242,6 +245,8 @@ class FileStore:
             self._insert(conn, file_record, RECORD_COLUMNS, rows.records, rows.size)
             self._insert(conn, charge, CHARGE_COLUMNS, rows.charges, rows.size)
         now = prepared.now
+        if prepaid and rows.size:
+            accounts.pay_prepaid(conn, prepaid, now)
         _keep_rejections(conn, batch.rejections, now)
         closed = 0
         if batch.closes:

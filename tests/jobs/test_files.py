@@ -25,10 +25,13 @@ from billingcenter.jobs.files import Rater, load_file
 from billingcenter.ledger import migrate
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.files import FileStore
+from billingcenter.ledger.payments import AccountStore, PayerSettings
 from billingcenter.ledger.schema import error_record
+from billingcenter.ledger.schema_billing import payer_account
 from billingcenter.ledger.schema_files import file_record, usage_file
 from billingcenter.ledger.schema_rating import charge
 from billingcenter.ledger.tables import metadata
+from billingcenter.model import PayNotice
 from billingcenter.rating.model import RuleBook
 from billingcenter.rating.ruleset import parse_rule_set
 from tests.support import mysql_test_url, reset_mysql_database
@@ -175,6 +178,12 @@ def engine(request, tmp_path):
     yield engine
 
 
+def sa_rows(engine, query):
+    """Rows of a query, as tuples."""
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
 def load(engine, path, rates=None, batch_size=2, now=NOW, **kwargs):
     """Load ``path`` with the test rule set (small batches to cross batch borders)."""
     return load_file(path, FileStore(engine), rates or rater(), now, batch_size=batch_size,
@@ -195,6 +204,23 @@ class TestGoodFile:
                    "CU"),
         }
         assert errors(engine) == []
+
+    def test_a_prepaid_payers_records_are_paid_as_they_are_stored(self, engine, tmp_path):
+        """CT is prepaid with 30 fen: its records are paid from the balance in the load's
+        transactions, oldest first, until the next one would cross the floor (0); CU's
+        are left to its bill."""
+        store = AccountStore(engine)
+        store.set_payer("CT", PayerSettings(kind="PREPAID"), NOW)
+        store.pay_callback(PayNotice("topup-1", "", "CT", 30, "SUCCESS", NOW), NOW)
+        result = load(engine, write_csv(tmp_path / "good.csv", GOOD))
+        assert (result.accepted, result.amount_fen) == (4, 40)
+        c = charge.c
+        paid = {key: bool(entry) for key, entry in sa_rows(
+            engine, sa.select(c.source_key, c.entry_id))}
+        assert paid == {"r1": True, "r2": True, "r3": False, "r4": False}  # 12 + 13 <= 30
+        balance = sa_rows(engine, sa.select(payer_account.c.balance_fen).where(
+            payer_account.c.payer_id == "CT"))
+        assert balance == [(5,)]
 
     def test_the_record_is_kept_as_read(self, engine, tmp_path):
         """A record keeps its line, UTC time, quantity, duration and further columns."""
