@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     """Add the ``check`` subcommand."""
     check = subparsers.add_parser(
         "check", help="verify the ledger's invariants; print every breach",
-        description="Verify the ledger: charges billed at most once and consistently, "
+        description="Verify the ledger: bills' charge bounds and payer rows, "
                     "bills equal to their lines and charges, bill status, deductions and "
                     "payments, balances equal to their entries.  Exit 1 on any breach.")
     check.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",

@@ -1,8 +1,9 @@
 """Reading bills: a list, one bill with its lines, and the charges behind a line.
 
 Read-only; each function runs in the caller's (read) transaction and returns frozen
-values.  A line is explained by the charges marked with its bill for its (order,
-product): each charge carries its rule set, version, rule, units and unit price.
+values.  A line is explained by the charges its bill holds (by its bound and date,
+``billingcenter.ledger.coverage``) for its (order, product): each charge carries its
+rule set, version, rule, units and unit price.
 """
 
 from __future__ import annotations

@@ -5,15 +5,16 @@ invariant is judged on one consistent snapshot of the tables it compares), and a
 function that says, for a row, which ids are involved, what was expected and what
 was found.  The invariants, by kind (``billingcenter.ledger.invariants``):
 
-* charges billed at most once and consistently: ``charge_bill_missing`` (the bill a
-  charge names exists), ``charge_bill_payer`` (it is the charge's payer's),
-  ``charge_bill_date`` (its bill date is after the charge's day),
-  ``charge_billed_and_prepaid`` (no charge is both on a bill and paid from a balance);
+* which bill holds a charge (``billingcenter.ledger.coverage``): ``bill_bounds_grow``
+  (a payer's bills take charge id bounds that never shrink), ``payer_bill_bounds`` (a
+  payer row's billed bound and date are its latest bill's), ``charge_forgotten`` (no
+  charge waits for a bill below its payer's ``unbilled_from``, where no run looks);
 * bills equal their lines, lines their charges: ``bill_lines`` (a bill's total, line
   count, charge count and first/last day equal those of its lines),
   ``bill_line_charges`` (a line's amount, charge count and days equal those of the
-  charges marked with its bill for its order and product), ``bill_charges_unlined``
-  (charges marked with a bill that has no line for their order and product);
+  charges its bill holds for its order and product; a held charge paid from a balance
+  since shows here), ``bill_charges_unlined`` (charges a bill holds that have no line
+  for their order and product on it);
 * bill status: ``bill_status`` (EMPTY exactly when the total is 0, no deduction on an
   EMPTY bill, a known status), ``bill_deduction_missing`` (OWED and ARREARS bills have a
   deduction id; SETTLED ones too unless settled from the balance),
