@@ -31,7 +31,7 @@ from billingcenter.jobs.claims import (
     run_chunks,
 )
 from billingcenter.ledger import bills
-from billingcenter.ledger.bills import BillRun
+from billingcenter.ledger.bills import BillRun, DueRule
 from billingcenter.ledger.charges import DONE, ChunkResult, Claim, day_claims, finish_claim
 
 SUM_JOB = "bill-sum"
@@ -53,7 +53,7 @@ class SumSummary:
 
 
 def sum_charges(
-    engine: Engine, run: BillRun, owner: str, run_id: str, clock: Clock, *,
+    engine: Engine, run: BillRun, due: DueRule, owner: str, run_id: str, clock: Clock, *,
     size: int, stale_after: timedelta, stop: Callable[[], bool], start_at: float = 0.0,
 ) -> SumSummary:
     """Sum every range of the run (see the module doc); what this process did.
@@ -65,7 +65,7 @@ def sum_charges(
     summary = RunSummary(SUM_JOB, run.bill_date, owner, run_id, size)
     plan = _plan(run, size)
     deadline = time.monotonic() + 2 * stale_after.total_seconds() + 60
-    adder = _Adder(engine, run, size, clock)
+    adder = _Adder(engine, run, due, size, clock)
     while True:
         summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
                              stale_after, _never_redo, adder.sum, stop)
@@ -112,9 +112,11 @@ def _all_done(engine: Engine, run: BillRun, plan: list[PlannedChunk]) -> bool:
 class _Adder:
     """Sums claimed ranges; each range and its claim's mark in one transaction."""
 
-    def __init__(self, engine: Engine, run: BillRun, size: int, clock: Clock) -> None:
+    def __init__(self, engine: Engine, run: BillRun, due: DueRule, size: int,
+                 clock: Clock) -> None:
         self._engine = engine
         self._run = run
+        self._due = due
         self._size = size
         self._clock = clock
 
@@ -125,7 +127,7 @@ class _Adder:
 
         def work() -> ChunkResult:
             with self._engine.begin() as conn:
-                parts = bills.sum_range(conn, run, k, lo, hi)
+                parts = bills.sum_range(conn, run, self._due, k, lo, hi)
                 result = ChunkResult(hi, planned.rows, parts, 0)
                 if not finish_claim(conn, held, result, self._clock()):
                     raise ClaimLost(f"range {k} of {SUM_JOB} {held.day} was taken over")

@@ -169,7 +169,7 @@ def run_bills(
         begun = run
         registered, run = retrying(lambda: _register_and_plan(engine, begun, due, clock))
     planned_at = time.perf_counter()
-    sums = sum_charges(engine, run, owner, run_id, clock, size=sum_range,
+    sums = sum_charges(engine, run, due, owner, run_id, clock, size=sum_range,
                        stale_after=stale_after, stop=stop, start_at=start_at)
     summed_at = time.perf_counter()
     worker = _Worker(engine, run, due, size, clock)

@@ -17,12 +17,15 @@ drives it) has these steps:
 * ``plan_run``: ``start_id``, the lowest ``unbilled_from`` of the due payers
   (``DueRule``) not billed on X yet: below it every charge of theirs is billed or paid;
   ``carry_id``, the lowest id up to the bound of a charge dated X or later (those wait
-  for the next bills), else the bound + 1; ``covered_upto``, the highest bound of the
-  payers' earlier bills (above it none of their charges is billed).
+  for the next bills), else the bound + 1; ``joined_upto``, up to which the sums join
+  each charge's payer row: the highest bound of the due payers' earlier bills (above it
+  none of their charges is billed), or the run's bound when fewer than half the payers
+  are due (payers spread over many billing days: the join is cheaper than summing the
+  charges of payers billed on other dates).
 * ``sum_range``: one range of charge ids, in ``charge``'s own (clustered) order: the
   range's unbilled, unpaid charges dated before X, summed per (payer, order, product)
-  into ``bill_part``.  Below ``covered_upto`` each charge's payer row is joined to leave
-  out what earlier bills hold.
+  into ``bill_part``.  Up to ``joined_upto`` each charge's payer row is joined to leave
+  out what earlier bills hold and the payers this run does not bill.
 * ``finish_chunk`` (once every range is summed): for one chunk of ``payer_account`` ids,
   the due payers still unbilled on X whose ``unbilled_from`` is at or above the run's
   ``start_id`` are locked; each with parts gets its bill (total, lines per (order,
@@ -103,7 +106,7 @@ class BillRun:
     upto_id: int  # the charge id bound, read under the fence
     start_id: int  # the first charge id the sums read (0: not planned yet)
     carry_id: int  # the billed payers' unbilled_from afterwards
-    covered_upto: int  # the highest bound of the due payers' earlier bills
+    joined_upto: int  # the sums join payer rows for charge ids up to this one
     status: str
     run_id: str
 
@@ -139,7 +142,7 @@ def _ignore_prefix(conn: Connection) -> str:
 def find_run(conn: Connection, bill_date: date, lock: bool = False) -> BillRun | None:
     """The run of ``bill_date``, or None; ``lock``: its row FOR UPDATE."""
     r = bill_run.c
-    query = select(r.bill_date, r.upto_id, r.start_id, r.carry_id, r.covered_upto, r.status,
+    query = select(r.bill_date, r.upto_id, r.start_id, r.carry_id, r.joined_upto, r.status,
                    r.run_id).where(r.bill_date == bill_date)
     row = conn.execute(query.with_for_update() if lock else query).first()
     return None if row is None else BillRun(*row)
@@ -157,7 +160,7 @@ def insert_run(conn: Connection, bill_date: date, upto_id: int, run_id: str,
     """Start the run of ``bill_date`` with the bound ``upto_id`` (not planned yet)."""
     conn.execute(insert(bill_run), {
         "bill_date": bill_date, "upto_id": upto_id, "start_id": 0, "carry_id": 0,
-        "covered_upto": 0, "status": RUNNING, "run_id": run_id, "started_at": now,
+        "joined_upto": 0, "status": RUNNING, "run_id": run_id, "started_at": now,
         "finished_at": None})
 
 
@@ -197,20 +200,22 @@ def register_payers(conn: Connection, run: BillRun, now: datetime) -> int:
 
 
 def plan_run(conn: Connection, run: BillRun, due: DueRule) -> BillRun:
-    """Fix the run's start, carry and covered bound (see the module doc)."""
+    """Fix the run's start, carry and joined bound (see the module doc)."""
     p, c = payer_account.c, charge.c
-    low, covered_upto = conn.execute(
-        select(func.min(p.unbilled_from), func.max(p.billed_upto)).where(due.unbilled())
-    ).one()
+    low, covered_upto, due_payers = conn.execute(
+        select(func.min(p.unbilled_from), func.max(p.billed_upto), func.count())
+        .where(due.unbilled())).one()
+    payers = conn.execute(select(func.count()).select_from(payer_account)).scalar_one()
+    sparse = 2 * int(due_payers) < int(payers)
     start = run.upto_id + 1 if low is None else max(int(low), 1)
     later = conn.execute(select(func.min(c.id)).where(c.day >= run.bill_date,
                                                       c.id <= run.upto_id)).scalar()
     carry = run.upto_id + 1 if later is None else int(later)
     planned = attrs.evolve(run, start_id=start, carry_id=carry,
-                           covered_upto=int(covered_upto or 0))
+                           joined_upto=run.upto_id if sparse else int(covered_upto or 0))
     conn.execute(update(bill_run).where(bill_run.c.bill_date == run.bill_date).values(
         start_id=planned.start_id, carry_id=planned.carry_id,
-        covered_upto=planned.covered_upto))
+        joined_upto=planned.joined_upto))
     return planned
 
 
@@ -224,7 +229,8 @@ def close_run(conn: Connection, run: BillRun, now: datetime) -> None:
 
 # ---------------------------------------------------------------------------- the sums
 
-def sum_range(conn: Connection, run: BillRun, chunk: int, lo: int, hi: int) -> int:
+def sum_range(conn: Connection, run: BillRun, due: DueRule, chunk: int, lo: int, hi: int
+              ) -> int:
     """Sum the unbilled charges with ids ``lo..hi`` into ``bill_part``; rows added."""
     c, part = charge.c, bill_part.c
     rows = (
@@ -234,10 +240,10 @@ def sum_range(conn: Connection, run: BillRun, chunk: int, lo: int, hi: int) -> i
         .group_by(c.payer_id, c.order_id, c.product_code)
         .prefix_with("SQL_BIG_RESULT", dialect="mysql")  # a sort, not a hash of wide keys
     )
-    if lo <= run.covered_upto:
-        rows = (rows.select_from(charge.join(payer_account,
-                                             payer_account.c.payer_id == c.payer_id))
-                .where(not_(covered())))
+    if lo <= run.joined_upto:
+        p = payer_account.c
+        rows = (rows.select_from(charge.join(payer_account, p.payer_id == c.payer_id))
+                .where(not_(covered()), due.unbilled(), p.unbilled_from >= run.start_id))
     statement = insert(bill_part).from_select(
         [part.bill_date, part.payer_id, part.chunk, part.order_id, part.product_code,
          part.charges, part.amount_fen, part.first_day, part.last_day],

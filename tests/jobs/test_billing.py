@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from billingcenter.config import BillingSettings
 from billingcenter.jobs.billing import describe, run_bills
+from billingcenter.ledger import bills as ledger_bills
 from billingcenter.ledger.bills import deduction_id
 from billingcenter.ledger.checks import run_checks
 from billingcenter.ledger.invariants import CHECKS
-from billingcenter.ledger.schema_billing import payer_account
+from billingcenter.ledger.schema_billing import bill_part, payer_account
 from billingcenter.model import StateKind
 from tests.jobs import billing_support as support
 from tests.jobs import rating_support
@@ -142,6 +144,36 @@ class TestWhoIsBilled:
         found = bills(engine)
         assert set(found) == {("std", BILL_DATE), ("mid", date(2026, 12, 15))}
         assert found[("mid", date(2026, 12, 15))].total_fen == 3000
+
+    def test_payers_spread_over_billing_days_are_summed_by_payer(self, engine):
+        """When fewer than half the payers are due, the sums join each charge's payer row
+        (the charges of payers billed on other dates are not summed at all); the bills
+        are the same to the fen, and so is the next date's, over the same charges."""
+        for n in range(3):
+            set_payer(engine, f"mid-{n}", billing_day=15)
+            month(engine, f"mid-{n}", f"m-{n}", date(2026, 11, 1), 30, 100 + n)
+        month(engine, "std", "o-9", date(2026, 11, 1), 30, 100)
+        summed = []
+        real = ledger_bills.sum_range
+
+        def spy(conn, run_row, due, chunk, lo, hi):
+            summed.append(run_row.joined_upto >= hi)
+            return real(conn, run_row, due, chunk, lo, hi)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ledger_bills, "sum_range", spy)
+            run(engine)
+            assert summed == [True]  # the run joined payer rows over its whole range
+            parts_left = select_all(engine, sa.select(sa.func.count()).select_from(bill_part))
+            assert parts_left == [(0,)]
+            mid = date(2026, 12, 15)
+            run(engine, mid, clock=Clock(datetime(2026, 12, 15, 3, tzinfo=UTC)))
+        found = bills(engine)
+        assert {key: row.total_fen for key, row in found.items()} == {
+            ("std", BILL_DATE): 3000, ("mid-0", mid): 3000, ("mid-1", mid): 3030,
+            ("mid-2", mid): 3060}
+        assert summed == [True, False]  # three of four payers due on the 15th
+        check_invariants(engine)
 
     def test_the_default_day_comes_from_the_settings(self, engine):
         """With [billing] day = 10 a new payer is billed on the 10th, not the 1st."""

@@ -160,7 +160,7 @@ class TestConcurrentRuns:
             run = ledger_bills.find_run(conn, BILL_DATE)
             ledger_bills.register_payers(conn, run, support.RUN_AT)
             run = ledger_bills.plan_run(conn, run, due)
-            ledger_bills.sum_range(conn, run, 0, run.start_id, run.upto_id)
+            ledger_bills.sum_range(conn, run, due, 0, run.start_id, run.upto_id)
         barrier = threading.Barrier(2)
         made = {}
 

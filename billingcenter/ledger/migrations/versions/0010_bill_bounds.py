@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.Column("upto_id", sa.BigInteger(), nullable=False),
         sa.Column("start_id", sa.BigInteger(), nullable=False),
         sa.Column("carry_id", sa.BigInteger(), nullable=False),
-        sa.Column("covered_upto", sa.BigInteger(), nullable=False),
+        sa.Column("joined_upto", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("started_at", UtcDateTime(), nullable=False),
