@@ -24,6 +24,8 @@ class ConfigError(Exception):
     """The configuration is unusable; the message says which key and why."""
 
 
+MAX_BILL_WORKERS = 32  # threads sharing one bill run
+
 @attrs.frozen
 class Caller:
     """One calling system: its HTTP Basic user, hashed password and allowed methods."""
@@ -60,6 +62,7 @@ class BillingSettings:
     day: int = 1  # day of the month bills are made (1..28), unless a payer says otherwise
     delay: int = 7200  # seconds after the billing date starts before its run
     chunk: int = 1000  # payers per claimed unit of work
+    workers: int = 2  # threads (each with its connection) sharing a run in the daemon
 
 
 @attrs.frozen
@@ -224,11 +227,15 @@ def _billing(parser: configparser.ConfigParser) -> BillingSettings:
     day = _int(parser, "billing", "day", 1)
     if day > 28:
         raise ConfigError(f"[billing] day must be 1..28 (every month has it), got {day}")
+    workers = _int(parser, "billing", "workers", 2)
+    if workers > MAX_BILL_WORKERS:
+        raise ConfigError(f"[billing] workers must be 1..{MAX_BILL_WORKERS}, got {workers}")
     return BillingSettings(
         enabled=_flag(parser, "billing", "enabled", True),
         day=day,
         delay=_count(parser, "billing", "delay", 7200),
         chunk=_int(parser, "billing", "chunk", 1000),
+        workers=workers,
     )
 
 

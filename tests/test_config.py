@@ -28,6 +28,7 @@ class TestLoadConfig:
         assert config.limits.max_future == timedelta(days=1)
         assert config.rating.lookback == load_config(None).rating.lookback == 7
         assert config.outbox.keep_delivered == load_config(None).outbox.keep_delivered == 30
+        assert config.billing.workers == load_config(None).billing.workers == 2
 
     def test_callers_and_paths(self, tmp_path):
         """Caller sections are read; relative paths are relative to the file."""
@@ -49,6 +50,8 @@ class TestLoadConfig:
         ("[server\n", "config file"),
         ("[rating]\nlookback = -1\n", "lookback must not be negative"),
         ("[outbox]\nkeep_delivered = -1\n", "keep_delivered must not be negative"),
+        ("[billing]\nworkers = 0\n", "workers must be positive"),
+        ("[billing]\nworkers = 33\n", r"workers must be 1\.\.32"),
     ])
     def test_bad_values(self, tmp_path, text, message):
         """A bad key is a ConfigError naming it."""

@@ -10,9 +10,9 @@
   A date whose run is done is never billed again (charges rated since wait for the
   next bills); while another date's run is unfinished the run is refused (exit 4: bill
   that date again to finish it).  Charges are summed in ranges of ``--sum-range``
-  charge ids (1,000,000), bills written in chunks of ``--chunk`` payers ([billing] chunk);
-  ``--workers`` runs ranges and chunks in that many threads, each with its own
-  connection.  A crashed run's work is taken over by the next run after
+  charge ids (2,000,000), bills written in chunks of ``--chunk`` payers ([billing] chunk);
+  ``--workers`` (default ``[billing] workers``, 2) runs ranges and chunks in that many
+  threads, each with its own connection.  A crashed run's work is taken over by the next run after
   ``--stale-after`` seconds (600), at once when it uses the crashed run's ``--owner``
   name.
 * ``bill list [--payer P] [--date D] [--status S] [--limit N]``: bills, newest first.
@@ -29,8 +29,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -39,17 +38,16 @@ from sqlalchemy.exc import DBAPIError
 
 from billingcenter.commands.rate import day_of, default_owner
 from billingcenter.commands.usage import add_database_options, config_of, with_engine
-from billingcenter.config import Config
+from billingcenter.config import MAX_BILL_WORKERS, Config
 from billingcenter.errors import Unavailable
 from billingcenter.jobs.bill_sums import DEFAULT_RANGE
-from billingcenter.jobs.billing import BillRunBusy, BillRunSummary, describe, merge, run_bills
+from billingcenter.jobs.billing import BillRunBusy, describe, run_workers
 from billingcenter.ledger import bill_views
 from billingcenter.ledger.bill_views import Bill, BillLine
 from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema_billing import ARREARS, EMPTY, OWED, SETTLED
 
 EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BUSY = 1, 2, 3, 4
-MAX_WORKERS = 32
 T = TypeVar("T")
 
 
@@ -69,8 +67,9 @@ def register(subparsers: Any) -> None:
                       help="payers per claimed chunk (default [billing] chunk)")
     bill.add_argument("--sum-range", type=int, default=DEFAULT_RANGE, metavar="N",
                       help="charge ids per range summed in one transaction (1000000)")
-    bill.add_argument("--workers", type=int, default=1, metavar="N",
-                      help="chunks billed at once, one thread and connection each")
+    bill.add_argument("--workers", type=int, metavar="N",
+                      help="threads sharing the run, one connection each "
+                           "(default [billing] workers)")
     bill.add_argument("--owner", metavar="NAME",
                       help="this process's name in work claims (default host:pid)")
     bill.add_argument("--stale-after", type=int, default=600, metavar="SECONDS",
@@ -109,8 +108,8 @@ def _refusal(args: argparse.Namespace, config: Config, tz: ZoneInfo) -> str | No
         return "--chunk must be positive"
     if args.sum_range < 1:
         return "--sum-range must be positive"
-    if not 1 <= args.workers <= MAX_WORKERS:
-        return f"--workers must be 1..{MAX_WORKERS}"
+    if args.workers is not None and not 1 <= args.workers <= MAX_BILL_WORKERS:
+        return f"--workers must be 1..{MAX_BILL_WORKERS}"
     if args.stale_after < 0:
         return "--stale-after must not be negative"
     today = _now().astimezone(tz).date()
@@ -129,35 +128,20 @@ def cmd_bill(args: argparse.Namespace) -> int:
         print(f"error: {refused}", file=sys.stderr)
         return EXIT_USAGE
     owner = args.owner or default_owner()
+    workers = args.workers or config.billing.workers
 
     def work(engine: Engine) -> int:
         try:
-            summary = run_workers(engine, args.date, config, owner, args.workers, args.chunk,
-                                  timedelta(seconds=args.stale_after), args.sum_range)
+            summary = run_workers(engine, args.date, config.billing, owner, _now, workers,
+                                  chunk=args.chunk, sum_range=args.sum_range,
+                                  stale_after=timedelta(seconds=args.stale_after))
         except BillRunBusy as busy:
             print(f"error: {busy}", file=sys.stderr)
             return EXIT_BUSY
         print(describe(summary))
         return 0
 
-    return _guarded(config, work, args.workers + 1)
-
-
-def run_workers(
-    engine: Engine, bill_date: date, config: Config, owner: str, workers: int,
-    chunk: int | None, stale_after: timedelta, sum_range: int = DEFAULT_RANGE,
-) -> BillRunSummary:
-    """The run in ``workers`` threads (owners ``OWNER/1``..), their summaries merged."""
-    def one(index: int) -> BillRunSummary:
-        name = owner if workers == 1 else f"{owner}/{index + 1}"
-        return run_bills(engine, bill_date, config.billing, name, _now, chunk=chunk,
-                         sum_range=sum_range, stale_after=stale_after,
-                         start_at=index / workers)
-
-    if workers == 1:
-        return one(0)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return merge(list(pool.map(one, range(workers))))
+    return _guarded(config, work, workers + 1)
 
 
 def _read(config: Config, work: Callable[[Connection], int]) -> int:

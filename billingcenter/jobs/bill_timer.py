@@ -30,7 +30,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from billingcenter.jobs.billing import BillingRules, BillRunSummary, describe, run_bills
+from billingcenter.jobs.billing import BillingRules, BillRunSummary, describe, run_workers
 from billingcenter.jobs.claims import Clock
 from billingcenter.jobs.periodic import DailyTimer, DueSettings
 from billingcenter.rating.days import business_day, day_bounds
@@ -49,7 +49,8 @@ class BillTimerSettings(DueSettings, Protocol):
 
 
 class BillRunner:
-    """Bills one date (``run_bills``); call it in a pool thread.
+    """Bills one date (``run_workers``, ``[billing] workers`` threads); call it in a pool
+    thread.
 
     ``stopping`` (set by the timer's ``on_stop``) ends a run after its current chunk.
     """
@@ -63,8 +64,8 @@ class BillRunner:
 
     def __call__(self, bill_date: date) -> BillRunSummary:
         """The bill run of ``bill_date``."""
-        return run_bills(self._engine, bill_date, self._settings, self._owner, self._clock,
-                         stop=self.stopping.is_set)
+        return run_workers(self._engine, bill_date, self._settings, self._owner, self._clock,
+                           self._settings.workers, stop=self.stopping.is_set)
 
 
 class BillTimer(DailyTimer):

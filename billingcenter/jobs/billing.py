@@ -38,6 +38,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import Protocol, TypeVar
 
@@ -95,6 +96,10 @@ class BillingRules(Protocol):
     @property
     def chunk(self) -> int:
         """Payers per claimed chunk."""
+
+    @property
+    def workers(self) -> int:
+        """Threads sharing a run (``run_workers``)."""
 
 
 @attrs.frozen
@@ -163,7 +168,7 @@ def run_bills(
     begun_at = time.perf_counter()
     if run.status == RUN_DONE:
         return BillRunSummary(run=attrs.evolve(summary, seconds=begun_at - began),
-                              done_before=True)
+                              sums=SumSummary(complete=True), done_before=True)
     registered = 0
     if not run.planned:
         begun = run
@@ -189,6 +194,33 @@ def run_bills(
         phases=(begun_at - began, planned_at - begun_at, summed_at - planned_at,
                 ended - summed_at),
     )
+
+
+def run_workers(
+    engine: Engine,
+    bill_date: date,
+    settings: BillingRules,
+    owner: str,
+    clock: Clock,
+    workers: int,
+    *,
+    chunk: int | None = None,
+    sum_range: int = DEFAULT_RANGE,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    stop: Callable[[], bool] = never,
+) -> BillRunSummary:
+    """``run_bills`` in ``workers`` threads (owners ``OWNER/1``.., each with its own
+    connection, starting at different places of the plans), their summaries merged."""
+    def one(index: int) -> BillRunSummary:
+        name = owner if workers == 1 else f"{owner}/{index + 1}"
+        return run_bills(engine, bill_date, settings, name, clock, chunk=chunk,
+                         sum_range=sum_range, stale_after=stale_after, stop=stop,
+                         start_at=index / workers)
+
+    if workers == 1:
+        return one(0)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bill-run") as pool:
+        return merge(list(pool.map(one, range(workers))))
 
 
 def _begin(engine: Engine, bill_date: date, run_id: str, clock: Clock) -> BillRun:

@@ -19,6 +19,7 @@ data_dir = data
 
 [billing]
 chunk = 2
+workers = 1
 """
 
 
@@ -65,6 +66,8 @@ class TestBillRun:
         code, out, _ = cli(capsys, "bill", "--date", "2026-12-01", "--workers", "2")
         assert code == 0 and "3 bills" in out
         assert "2 of 2 chunks billed" in out  # none finished twice
+        # whether or not the second thread came after the first had finished the run
+        assert "run done" in out and "still being summed" not in out
         assert {payer: row.total_fen for (payer, _), row in bills(home).items()} == {
             "acme": 645, "beta": 1234, "free": 0}
 
