@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import attrs
 from sqlalchemy.engine import Engine
@@ -27,7 +27,9 @@ from billingcenter.jobs.claims import (
     PlannedChunk,
     RunSummary,
     day_chunk_size,
+    never_redo,
     retrying,
+    rotate,
     run_chunks,
 )
 from billingcenter.ledger import bills
@@ -67,8 +69,8 @@ def sum_charges(
     deadline = time.monotonic() + 2 * stale_after.total_seconds() + 60
     adder = _Adder(engine, run, due, size, clock)
     while True:
-        summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
-                             stale_after, _never_redo, adder.sum, stop)
+        summary = run_chunks(engine, summary, rotate(plan, start_at), clock(), clock,
+                             stale_after, never_redo, adder.sum, stop)
         found = SumSummary(len(plan), summary.chunks, summary.charges)
         if summary.stopped:
             return attrs.evolve(found, stopped=True)
@@ -91,15 +93,6 @@ def _plan(run: BillRun, size: int) -> list[PlannedChunk]:
         first, last = max(k * size + 1, low), min((k + 1) * size, high)
         chunks.append(PlannedChunk(k, last - first + 1, last))
     return chunks
-
-
-def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
-    cut = int(len(plan) * min(max(start_at, 0.0), 1.0)) % max(len(plan), 1)
-    return plan[cut:] + plan[:cut]
-
-
-def _never_redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-    return False
 
 
 def _all_done(engine: Engine, run: BillRun, plan: list[PlannedChunk]) -> bool:

@@ -39,7 +39,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Protocol, TypeVar
 
 import attrs
@@ -58,8 +58,10 @@ from billingcenter.jobs.claims import (
     chunk_number,
     day_chunk_size,
     never,
+    never_redo,
     new_run_id,
     retrying,
+    rotate,
     run_chunks,
 )
 from billingcenter.ledger import bills, fence
@@ -181,8 +183,8 @@ def run_bills(
     closed = False
     if sums.complete:
         plan = _plan(engine, due, run, size)
-        summary = run_chunks(engine, summary, _rotate(plan, start_at), clock(), clock,
-                             stale_after, _never_redo, worker.bill, stop)
+        summary = run_chunks(engine, summary, rotate(plan, start_at), clock(), clock,
+                             stale_after, never_redo, worker.bill, stop)
         closed = not summary.stopped and _close_if_done(engine, run, plan, clock)
     else:
         summary = attrs.evolve(summary, stopped=True)
@@ -252,15 +254,6 @@ def _register_and_plan(engine: Engine, run: BillRun, due: DueRule, clock: Clock
             return 0, found
         registered = bills.register_payers(conn, run, clock())
         return registered, bills.plan_run(conn, run, due)
-
-
-def _rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
-    cut = int(len(plan) * min(max(start_at, 0.0), 1.0)) % max(len(plan), 1)
-    return plan[cut:] + plan[:cut]
-
-
-def _never_redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
-    return False
 
 
 def _plan(engine: Engine, due: DueRule, run: BillRun, size: int) -> list[PlannedChunk]:

@@ -182,6 +182,18 @@ def never() -> bool:
     return False
 
 
+def never_redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
+    """A ``Redo`` for work done once and for all: a done chunk is never taken again."""
+    return False
+
+
+def rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
+    """``plan`` started at the fraction ``start_at`` (0..1) of its length and wrapped, so
+    that workers started together begin in different places."""
+    cut = int(len(plan) * min(max(start_at, 0.0), 1.0)) % max(len(plan), 1)
+    return plan[cut:] + plan[:cut]
+
+
 def run_chunks(
     engine: Engine,
     summary: RunSummary,
