@@ -26,6 +26,7 @@ from billingcenter.jobs.claims import (
     Clock,
     PlannedChunk,
     RunSummary,
+    all_done,
     day_chunk_size,
     never_redo,
     retrying,
@@ -34,7 +35,7 @@ from billingcenter.jobs.claims import (
 )
 from billingcenter.ledger import bills
 from billingcenter.ledger.bills import BillRun, DueRule
-from billingcenter.ledger.charges import DONE, ChunkResult, Claim, day_claims, finish_claim
+from billingcenter.ledger.charges import ChunkResult, Claim, day_claims, finish_claim
 
 SUM_JOB = "bill-sum"
 # Charge ids per range: a range's sums are one row per (payer, order, product) of it,
@@ -97,9 +98,7 @@ def _plan(run: BillRun, size: int) -> list[PlannedChunk]:
 
 def _all_done(engine: Engine, run: BillRun, plan: list[PlannedChunk]) -> bool:
     with engine.connect() as conn:
-        claims = day_claims(conn, SUM_JOB, run.bill_date)
-    return all((held := claims.get(planned.chunk)) is not None and held.status == DONE
-               for planned in plan)
+        return all_done(day_claims(conn, SUM_JOB, run.bill_date), plan)
 
 
 class _Adder:

@@ -55,6 +55,7 @@ from billingcenter.jobs.claims import (
     Clock,
     PlannedChunk,
     RunSummary,
+    all_done,
     chunk_number,
     day_chunk_size,
     never,
@@ -66,7 +67,7 @@ from billingcenter.jobs.claims import (
 )
 from billingcenter.ledger import bills, fence
 from billingcenter.ledger.bills import BillRun, ChunkBills, DueRule
-from billingcenter.ledger.charges import DONE, ChunkResult, Claim, day_claims, finish_claim
+from billingcenter.ledger.charges import ChunkResult, Claim, day_claims, finish_claim
 from billingcenter.ledger.coltypes import is_mysql
 from billingcenter.ledger.schema_billing import DONE as RUN_DONE
 from billingcenter.ledger.schema_billing import payer_account
@@ -281,9 +282,7 @@ def _close_if_done(engine: Engine, run: BillRun, plan: list[PlannedChunk],
                    clock: Clock) -> bool:
     """Mark the run DONE when every chunk of the plan is done; whether it was."""
     with engine.begin() as conn:
-        claims = day_claims(conn, JOB, run.bill_date)
-        if not all((held := claims.get(c.chunk)) is not None and held.status == DONE
-                   for c in plan):
+        if not all_done(day_claims(conn, JOB, run.bill_date), plan):
             return False
         bills.close_run(conn, run, clock())
     return True

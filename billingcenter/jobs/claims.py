@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -185,6 +185,12 @@ def never() -> bool:
 def never_redo(held: Claim, planned: PlannedChunk, plan_started: datetime) -> bool:
     """A ``Redo`` for work done once and for all: a done chunk is never taken again."""
     return False
+
+
+def all_done(found: Mapping[int, Claim], plan: Sequence[PlannedChunk]) -> bool:
+    """Whether every chunk of ``plan`` has a done claim among ``found`` (by chunk)."""
+    return all((held := found.get(planned.chunk)) is not None and held.status == DONE
+               for planned in plan)
 
 
 def rotate(plan: list[PlannedChunk], start_at: float) -> list[PlannedChunk]:
