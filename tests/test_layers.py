@@ -19,7 +19,9 @@ ALLOWED = {
     "billingcenter.model": set(),
     "billingcenter.intake": {"billingcenter.errors", "billingcenter.model"},
     "billingcenter.ledger": CORE,
-    "billingcenter.jobs": CORE | {"billingcenter.ledger"},
+    # A job run now and again in the daemon (twisted only).
+    "billingcenter.periodic": set(),
+    "billingcenter.jobs": CORE | {"billingcenter.ledger", "billingcenter.periodic"},
     "billingcenter.service": CORE | {"billingcenter.ledger", "billingcenter.jobs"},
     "billingcenter.api": CORE | {"billingcenter.hessian"},
     "billingcenter.config": {"billingcenter.intake"},
@@ -28,7 +30,8 @@ ALLOWED = {
     "billingcenter.client": {"billingcenter.hessian"},
     # Outbound calls (chargeAccount, feedbackUser): the outbox and its Twisted client.
     "billingcenter.outbound": CORE | {"billingcenter.hessian", "billingcenter.ledger",
-                                      "billingcenter.config", "billingcenter.api"},
+                                      "billingcenter.config", "billingcenter.api",
+                                      "billingcenter.periodic"},
     "billingcenter.resource": CORE | {"billingcenter.api", "billingcenter.hessian",
                                       "billingcenter.auth", "billingcenter.config"},
 }

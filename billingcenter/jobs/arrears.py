@@ -33,7 +33,6 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from billingcenter.jobs.periodic import Periodic
 from billingcenter.ledger import coverage, transact
 from billingcenter.ledger.payments import AccountStore
 from billingcenter.ledger.schema_billing import (
@@ -46,6 +45,7 @@ from billingcenter.ledger.schema_billing import (
     payer_account,
 )
 from billingcenter.ledger.schema_rating import charge
+from billingcenter.periodic import Periodic
 
 log = Logger()
 
