@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 from sqlalchemy import func, or_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from billingcenter.jobs import daily, reading
+from billingcenter.jobs.usage import day_priors
 from billingcenter.ledger.engine import READ_ONLY
 from billingcenter.ledger.schema import order_mirror, usage_record
 from billingcenter.ledger.schema_rating import charge
@@ -102,7 +103,7 @@ def _simulate_usage(
                 records = reading.fetch(conn, _records_query(rule_set, bounds, after, chunk),
                                 _RECORD_FIELDS)
                 orders = sorted({r[2] for r in records})
-                priors = _priors(conn, orders, bounds) if trial and records else {}
+                priors = day_priors(conn, orders, *bounds) if trial and records else {}
         if not records:
             return
         for record in records:
@@ -139,31 +140,6 @@ def _rate_record(
         result.add(rate_usage(facts, tz, rule_set))
     except RatingError:
         result.unpriced += 1
-
-
-def _priors(
-    conn: Connection, order_ids: Sequence[str], bounds: tuple[datetime, datetime]
-) -> dict[str, int]:
-    """op_id -> units of the same order before it in (occurred_at, op_id) order."""
-    u = usage_record.c
-    before: dict[str, int] = {}
-    today: dict[str, list[tuple[datetime, str, int]]] = {}
-    for start in range(0, len(order_ids), 1000):
-        ids = order_ids[start:start + 1000]
-        sums = (select(u.order_id, func.sum(u.quantity))
-                .where(u.order_id.in_(ids), u.occurred_at < bounds[0]).group_by(u.order_id))
-        before.update((order_id, int(total)) for order_id, total in conn.execute(sums))
-        day = select(u.order_id, u.occurred_at, u.op_id, u.quantity).where(
-            u.order_id.in_(ids), u.occurred_at >= bounds[0], u.occurred_at < bounds[1])
-        for order_id, occurred_at, op_id, quantity in reading.fetch(conn, day, (_T, _UTC, _T, int)):
-            today.setdefault(order_id, []).append((occurred_at, op_id, quantity))
-    priors: dict[str, int] = {}
-    for order_id, found in today.items():
-        units = before.get(order_id, 0)
-        for _, op_id, quantity in sorted(found):
-            priors[op_id] = units
-            units += quantity
-    return priors
 
 
 def stored_totals(engine: Engine, rule_set: RuleSet, first: date, last: date) -> dict[Pair, int]:

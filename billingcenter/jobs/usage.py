@@ -192,7 +192,8 @@ class _Worker:
             with conn.begin():
                 records = fetch(conn, self._records_query(lo, hi), _RECORD_FIELDS)
                 trial_orders = sorted({r[1] for r in records if _on_trial(self._trials, r)})
-                priors = self._priors(conn, trial_orders) if trial_orders else {}
+                priors = (day_priors(conn, trial_orders, self._start, self._end)
+                          if trial_orders else {})
                 open_errors = _open_errors(conn, [r[0] for r in records]) if reopened else set()
         return records, priors, open_errors
 
@@ -210,33 +211,6 @@ class _Worker:
                 charge.c.id.is_(None),
             )
         )
-
-    def _priors(self, conn: Connection, order_ids: Sequence[str]) -> dict[str, int]:
-        """op_id -> units of the same order before it, for the records of the day."""
-        u = usage_record.c
-        before: dict[str, int] = {}
-        day_records: dict[str, list[tuple[datetime, str, int]]] = {}
-        for ids in _slices(order_ids):
-            sums = (
-                select(u.order_id, func.sum(u.quantity))
-                .where(u.order_id.in_(ids), u.occurred_at < self._start)
-                .group_by(u.order_id)
-            )
-            before.update((order_id, int(total)) for order_id, total in conn.execute(sums))
-            today = select(u.order_id, u.occurred_at, u.op_id, u.quantity).where(
-                u.order_id.in_(ids), u.occurred_at >= self._start, u.occurred_at < self._end
-            )
-            for order_id, occurred_at, op_id, quantity in fetch(
-                conn, today, (text, utc, text, int)
-            ):
-                day_records.setdefault(order_id, []).append((occurred_at, op_id, quantity))
-        priors: dict[str, int] = {}
-        for order_id, found in day_records.items():
-            units = before.get(order_id, 0)
-            for _, op_id, quantity in sorted(found):
-                priors[op_id] = units
-                units += quantity
-        return priors
 
     def _price(
         self, records: Sequence[tuple[Any, ...]], priors: Mapping[str, int]
@@ -344,6 +318,34 @@ def _on_trial(trials: Trials, record: tuple[Any, ...]) -> bool:
         return False
     plans = trials[product]
     return plans is None or plan in plans
+
+
+def day_priors(conn: Connection, order_ids: Sequence[str], start: datetime, end: datetime
+               ) -> dict[str, int]:
+    """op_id -> units of the same order before it (in (occurred_at, op_id) order), for
+    the orders' records of ``start <= occurred_at < end``: what trials count."""
+    u = usage_record.c
+    before: dict[str, int] = {}
+    day_records: dict[str, list[tuple[datetime, str, int]]] = {}
+    for ids in _slices(order_ids):
+        sums = (
+            select(u.order_id, func.sum(u.quantity))
+            .where(u.order_id.in_(ids), u.occurred_at < start)
+            .group_by(u.order_id)
+        )
+        before.update((order_id, int(total)) for order_id, total in conn.execute(sums))
+        today = select(u.order_id, u.occurred_at, u.op_id, u.quantity).where(
+            u.order_id.in_(ids), u.occurred_at >= start, u.occurred_at < end
+        )
+        for order_id, occurred_at, op_id, quantity in fetch(conn, today, (text, utc, text, int)):
+            day_records.setdefault(order_id, []).append((occurred_at, op_id, quantity))
+    priors: dict[str, int] = {}
+    for order_id, found in day_records.items():
+        units = before.get(order_id, 0)
+        for _, op_id, quantity in sorted(found):
+            priors[op_id] = units
+            units += quantity
+    return priors
 
 
 def _slices(items: Sequence[str], size: int = 1000) -> list[Sequence[str]]:
