@@ -217,15 +217,8 @@ def day_histories(
     """What the job would rate on ``day``, chunk by chunk: each order that may have been
     active with its history and its product's rule set.  Reads only (no claims, no
     charges): for simulations and checks."""
-    start, end = day_bounds(day, tz)
-    prices = DayPrices.of(book, start)
-    if not prices.rule_sets:
-        return
-    window = Window(day, tz, start, end, chunk, prices)
-    for planned in day_window.plan(engine, window):
-        found = read_chunk(engine, window, planned.chunk * chunk, planned.max_id)
-        yield [(history, prices.rule_sets[history.order.product_code])
-               for history in histories(*found)]
+    for _, _, found in _read_day_chunks(engine, book, day, tz, chunk):
+        yield found
 
 
 def day_differences(
@@ -234,6 +227,22 @@ def day_differences(
 ) -> Iterator[late.Difference]:
     """The stored charges of ``day`` that the current history no longer supports or
     prices otherwise (``billingcenter.jobs.late``).  Reads only."""
+    for lo, hi, found in _read_day_chunks(engine, book, day, tz, chunk):
+        current = {}
+        for history, rule_set in found:
+            charged = rate(history, day, tz, rule_set)
+            if charged is not None:
+                current[charged.source_key] = charged.amount_fen
+        with engine.connect() as conn:
+            stored = late.stored_charges(conn, day, lo, hi)
+        yield from late.compare(day, stored, current)
+
+
+def _read_day_chunks(
+    engine: Engine, book: RuleBook, day: date, tz: ZoneInfo, chunk: int
+) -> Iterator[tuple[int, int, list[tuple[OrderHistory, RuleSet]]]]:
+    """Per chunk of orders (ids ``lo < id <= hi``): each order that may have been active
+    on ``day``, with its history and its product's rule set (nothing without rule sets)."""
     start, end = day_bounds(day, tz)
     prices = DayPrices.of(book, start)
     if not prices.rule_sets:
@@ -241,11 +250,5 @@ def day_differences(
     window = Window(day, tz, start, end, chunk, prices)
     for planned in day_window.plan(engine, window):
         lo, hi = planned.chunk * chunk, planned.max_id
-        current = {}
-        for history in histories(*read_chunk(engine, window, lo, hi)):
-            found = rate(history, day, tz, prices.rule_sets[history.order.product_code])
-            if found is not None:
-                current[found.source_key] = found.amount_fen
-        with engine.connect() as conn:
-            stored = late.stored_charges(conn, day, lo, hi)
-        yield from late.compare(day, stored, current)
+        yield lo, hi, [(history, prices.rule_sets[history.order.product_code])
+                       for history in histories(*read_chunk(engine, window, lo, hi))]
