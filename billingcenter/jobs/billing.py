@@ -253,7 +253,7 @@ def _register_and_plan(engine: Engine, run: BillRun, due: DueRule, clock: Clock
         found = bills.find_run(conn, run.bill_date, lock=True)
         if found is not None and found.planned:
             return 0, found
-        registered = bills.register_payers(conn, run, clock())
+        registered = bills.register_payers(conn, run, due, clock())
         return registered, bills.plan_run(conn, run, due)
 
 

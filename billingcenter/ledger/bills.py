@@ -10,9 +10,10 @@ drives it) has these steps:
   time: ``running_other`` names another date's unfinished run (its sums would miss the
   bills this one writes).  A DONE date is final: charges rated later wait for the
   payers' next bills.
-* ``register_payers``: a default ``payer_account`` (POSTPAID, billing day NULL =
-  ``[billing] day``, balance, floor and threshold 0, OPEN) for every payer with a charge
-  and no row yet, ``unbilled_from`` its lowest charge id (of any day);
+* ``register_payers``: on a date the default billing day is due, a default
+  ``payer_account`` (POSTPAID, billing day NULL = ``[billing] day``, balance, floor and
+  threshold 0, OPEN) for every payer with a charge and no row yet, ``unbilled_from``
+  its lowest charge id (of any day);
   a row never billed whose ``unbilled_from`` is unknown (0) gets it the same way.
 * ``plan_run``: ``start_id``, the lowest ``unbilled_from`` of the due payers
   (``DueRule``) not billed on X yet: below it every charge of theirs is billed or paid;
@@ -99,10 +100,20 @@ class DueRule:
         """Payer rows that are postpaid and due on the date."""
         p = payer_account.c
         day = func.coalesce(p.billing_day, self.default_day)
-        last = calendar.monthrange(self.bill_date.year, self.bill_date.month)[1]
-        on_day = day >= self.bill_date.day if self.bill_date.day == last else (
+        on_day = day >= self.bill_date.day if self._last_of_month else (
             day == self.bill_date.day)
         return and_(p.kind == POSTPAID, on_day)
+
+    @property
+    def default_due(self) -> bool:
+        """Whether a payer on the default billing day (a new one) is due on the date."""
+        day = self.bill_date.day
+        return self.default_day >= day if self._last_of_month else self.default_day == day
+
+    @property
+    def _last_of_month(self) -> bool:
+        last = calendar.monthrange(self.bill_date.year, self.bill_date.month)[1]
+        return self.bill_date.day == last
 
     def unbilled(self) -> ColumnElement[bool]:
         """Payer rows due on the date and not billed on it (or later) yet."""
@@ -177,12 +188,29 @@ def insert_run(conn: Connection, bill_date: date, upto_id: int, run_id: str,
         "finished_at": None})
 
 
-def register_payers(conn: Connection, run: BillRun, now: datetime) -> int:
+def register_payers(conn: Connection, run: BillRun, due: DueRule, now: datetime) -> int:
     """Add default payer rows for payers with charges and none yet, and fix
     ``unbilled_from`` of rows never billed; how many rows were added.
 
-    The payers and their lowest charge ids come from the ``(payer_id, day)`` index.
+    The payers and their lowest charge ids come from the ``(payer_id, day)`` index, read
+    whole: only on a date new payers are due on (the default billing day); on other
+    dates they would not be billed anyway, and a later run adds them.
     """
+    c, p = charge.c, payer_account.c
+    added = _add_payers(conn, now) if due.default_due else 0
+    # Rows made before their payer's first charge (a payment, ``payer set``): every
+    # charge of theirs up to the bound counts; none: the next one is above the bound.
+    first = (select(func.min(c.id)).where(c.payer_id == p.payer_id, c.id <= run.upto_id)
+             .scalar_subquery())
+    conn.execute(update(payer_account)
+                 .where(p.billed_upto == 0, p.unbilled_from == 0)
+                 .values(unbilled_from=func.coalesce(first, run.upto_id + 1)))
+    return added
+
+
+def _add_payers(conn: Connection, now: datetime) -> int:
+    """Default rows for payers with charges and no row, ``unbilled_from`` their lowest
+    charge id; how many."""
     c, p = charge.c, payer_account.c
     # Every charge of a payer counts for its lowest id, whatever its day: one dated on
     # or after the date, rated before an older one, waits below it for a later bill.
@@ -197,19 +225,11 @@ def register_payers(conn: Connection, run: BillRun, now: datetime) -> int:
         charged.c.payer_id, literal(POSTPAID), null(), literal(0), literal(0), literal(0),
         literal(OPEN), null(), null(), literal(now, UtcDateTime()), charged.c.first_id,
     ).where(~known)
-    added = int(conn.execute(insert(payer_account).prefix_with(_ignore_prefix(conn)).from_select(
+    return int(conn.execute(insert(payer_account).prefix_with(_ignore_prefix(conn)).from_select(
         [p.payer_id, p.kind, p.billing_day, p.balance_fen, p.floor_fen, p.threshold_fen,
          p.service_state, p.arrears_since, p.state_changed_at, p.updated_at, p.unbilled_from],
         rows,
     )).rowcount or 0)
-    # Rows made before their payer's first charge (a payment, ``payer set``): every
-    # charge of theirs up to the bound counts; none: the next one is above the bound.
-    first = (select(func.min(c.id)).where(c.payer_id == p.payer_id, c.id <= run.upto_id)
-             .scalar_subquery())
-    conn.execute(update(payer_account)
-                 .where(p.billed_upto == 0, p.unbilled_from == 0)
-                 .values(unbilled_from=func.coalesce(first, run.upto_id + 1)))
-    return added
 
 
 def plan_run(conn: Connection, run: BillRun, due: DueRule) -> BillRun:

@@ -189,6 +189,16 @@ class TestWhoIsBilled:
         assert run(engine, date(2027, 4, 29)).bills == 0
         assert run(engine, date(2027, 4, 30)).bills == 1
 
+    def test_new_payers_are_registered_on_the_default_day_only(self, engine):
+        """A run of a date new payers are not due on leaves them unregistered (the whole
+        index is read only when it matters); the default day's run adds and bills them."""
+        add_charge(engine, "new", "o-1", date(2026, 11, 10), 100)
+        mid = run(engine, date(2026, 11, 15), clock=Clock(datetime(2026, 11, 15, 3, tzinfo=UTC)))
+        assert (mid.registered, mid.bills) == (0, 0)
+        assert select_all(engine, sa.select(payer_account.c.payer_id)) == []
+        assert (run(engine).registered, bills(engine)[("new", BILL_DATE)].total_fen) == (1, 100)
+        check_invariants(engine)
+
     def test_new_payers_are_registered_with_defaults(self, engine):
         """The run adds a POSTPAID row with the defaults for a payer it has not seen."""
         add_charge(engine, "new", "o-1", date(2026, 11, 30), 1)
@@ -213,10 +223,11 @@ class TestRerunsAndLateCharges:
 
     def test_a_charge_dated_after_a_run_it_registered_its_payer_in_is_billed_later(
             self, engine):
-        """A payer first seen by a run of a date it is not due on, whose first charge
-        (lowest id) is dated on that date: the charge is on its next bill, not left below
-        where the next run looks."""
+        """A payer first seen by a run of a date it is not due on (a row made by ``payer
+        set``), whose first charge (lowest id) is dated on that date: the charge is on its
+        next bill, not left below where the next run looks."""
         mid = date(2026, 11, 15)
+        set_payer(engine, "p-1")
         first = add_charge(engine, "p-1", "o-1", mid, 70)  # usage of the 15th, rated first
         add_charge(engine, "p-1", "o-1", mid - timedelta(days=1), 100)  # the 14th's day
         assert run(engine, mid, clock=Clock(datetime(2026, 11, 15, 3, tzinfo=UTC))).bills == 0

@@ -158,7 +158,7 @@ class TestConcurrentRuns:
         with engine.begin() as conn:
             ledger_bills.insert_run(conn, BILL_DATE, 1000, "run", support.RUN_AT)
             run = ledger_bills.find_run(conn, BILL_DATE)
-            ledger_bills.register_payers(conn, run, support.RUN_AT)
+            ledger_bills.register_payers(conn, run, due, support.RUN_AT)
             run = ledger_bills.plan_run(conn, run, due)
             ledger_bills.sum_range(conn, run, due, 0, run.start_id, run.upto_id)
         barrier = threading.Barrier(2)
