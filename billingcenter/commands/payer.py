@@ -11,7 +11,7 @@
   with ``[arrears] grace`` and ``products``; the daemon runs it every ``[arrears] interval``.
 
 Amounts are fen.  Exit codes: 0 done, 1 no such payer (show), 2 bad usage, 3 database
-unreachable.
+unreachable, 4 refused for now (a change of kind while a bill run is unfinished).
 """
 
 from __future__ import annotations
@@ -33,14 +33,14 @@ from billingcenter.commands.usage import (
     with_engine,
 )
 from billingcenter.config import Config
-from billingcenter.errors import InvalidArgument, Unavailable
+from billingcenter.errors import InvalidArgument, InvalidState, Unavailable
 from billingcenter.jobs.arrears import check
 from billingcenter.ledger import payer_views
 from billingcenter.ledger.accounts import Payer
 from billingcenter.ledger.control import ServicePolicy
 from billingcenter.ledger.payments import AccountStore, PayerSettings
 
-EXIT_MISSING, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_MISSING, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_REFUSED = 1, 2, 3, 4
 
 
 def _now() -> datetime:
@@ -97,6 +97,9 @@ def _run(args: argparse.Namespace, work: Callable[[Engine, Config], int]) -> int
     except InvalidArgument as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
+    except InvalidState as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_REFUSED
     except (Unavailable, DBAPIError) as exc:
         print(f"error: {unreachable(exc)}", file=sys.stderr)
         return EXIT_UNREACHABLE

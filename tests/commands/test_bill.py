@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from billingcenter.cli import main
 from billingcenter.commands import bill as bill_command
+from billingcenter.ledger.bills import insert_run
 from billingcenter.ledger.engine import create_engine
+from billingcenter.ledger.schema_billing import bill_run
 from billingcenter.tap import prepare_schema
-from tests.jobs.billing_support import add_charge, bills, check_invariants, month
+from tests.jobs.billing_support import add_charge, bills, check_invariants, month, select_all
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 2026-12-01 11:00 in Shanghai
 CONFIG = """\
@@ -76,6 +79,8 @@ class TestBillRun:
         (["bill", "--date", "2026-12-02"], "2026-12-02 has not started yet in Asia/Shanghai"),
         (["bill", "--date", "2026-12-01", "--chunk", "0"], "--chunk must be positive"),
         (["bill", "--date", "2026-12-01", "--workers", "0"], "--workers must be 1..32"),
+        (["bill", "--date", "2026-12-01", "--workers", "33"], "--workers must be 1..32"),
+        (["bill", "--date", "2026-12-01", "--sum-range", "0"], "--sum-range must be positive"),
         (["bill", "list", "--limit", "0"], "--limit must be positive"),
     ])
     def test_bad_usage(self, home, capsys, argv, message):
@@ -83,6 +88,22 @@ class TestBillRun:
         code, out, err = cli(capsys, *argv)
         assert code == 2 and message in err and out == ""
         assert bills(home) == {}
+
+    def test_another_dates_unfinished_run_is_exit_4(self, home, capsys):
+        """While the run of another date is unfinished (it crashed), the date is refused
+        with exit 4 naming it; nothing is billed or begun.  Bill that date, then this."""
+        with home.begin() as conn:
+            insert_run(conn, date(2026, 11, 15), 1, "crashed", NOW)
+        code, out, err = cli(capsys, "bill", "--date", "2026-12-01")
+        assert (code, out) == (4, "")
+        assert err == ("error: the bill run of 2026-11-15 is not finished: bill 2026-11-15 "
+                       "again to finish it before billing 2026-12-01\n")
+        assert bills(home) == {}
+        runs = select_all(home, sa.select(bill_run.c.bill_date, bill_run.c.status))
+        assert runs == [(date(2026, 11, 15), "RUNNING")]
+        assert cli(capsys, "bill", "--date", "2026-11-15")[0] == 0
+        assert cli(capsys, "bill", "--date", "2026-12-01")[0] == 0
+        assert len(bills(home)) == 3
 
     def test_a_bad_date(self, home, capsys):
         """A date that is not YYYY-MM-DD is refused by the parser (exit 2)."""

@@ -9,6 +9,7 @@ import pytest
 from billingcenter.cli import main
 from billingcenter.commands import payer as payer_command
 from billingcenter.config import load_config
+from billingcenter.ledger.bills import insert_run
 from billingcenter.ledger.control import ServicePolicy
 from billingcenter.ledger.engine import create_engine
 from billingcenter.ledger.payments import AccountStore
@@ -68,6 +69,19 @@ def test_bad_settings_and_unknown_payer(engine, capsys):
     assert code == 2 and "threshold" in err
     code, _, err = cli(capsys, "payer", "show", "nobody")
     assert code == 1 and "nobody" in err
+
+
+def test_a_change_of_kind_waits_for_an_unfinished_bill_run(engine, capsys):
+    """``payer set --prepaid`` while a bill run is unfinished: exit 4, a message naming
+    the run, the payer unchanged; a change of anything else goes through."""
+    cli(capsys, "payer", "set", "p1")
+    with engine.begin() as conn:
+        insert_run(conn, date(2026, 12, 1), 1, "crashed", NOW)
+    code, out, err = cli(capsys, "payer", "set", "p1", "--prepaid")
+    assert (code, out) == (4, "")
+    assert err.startswith("error: the bill run of 2026-12-01 is not finished")
+    assert AccountStore(engine).payer("p1").kind == "POSTPAID"
+    assert cli(capsys, "payer", "set", "p1", "--billing-day", "5")[0] == 0
 
 
 def test_check_stops_after_the_grace(engine, capsys):
