@@ -334,11 +334,11 @@ def test_bill_deduct_arrears_stop_pay_reopen(world: World, monkeypatch: pytest.M
                       )[0].service_state == "STOPPED"
 
     # A pays: the account system reports the same deduction settled (a new serial).
-    receipt = world.call("payCallback", pay_notice(
-        "BANK-e2e-A-2", f"DED-e2e-A-{ymd}", "e2e-A", 7665, "SUCCESS"))
+    # The repeat is the same notice (its paidAt too: built once, not a second later).
+    paid = pay_notice("BANK-e2e-A-2", f"DED-e2e-A-{ymd}", "e2e-A", 7665, "SUCCESS")
+    receipt = world.call("payCallback", paid)
     assert receipt.fields["status"] == "SETTLED"
-    again = world.call("payCallback", pay_notice(
-        "BANK-e2e-A-2", f"DED-e2e-A-{ymd}", "e2e-A", 7665, "SUCCESS"))
+    again = world.call("payCallback", paid)
     assert again.fields == receipt.fields  # a repeat answers the same
     assert bill_status() == {"e2e-A": "SETTLED", "e2e-B": "SETTLED"}
     wait_for("two REOPEN notices", lambda: len(notices()) == 4, explain=world.logs)
